@@ -1,0 +1,8 @@
+package main
+
+import "github.com/spf13/cobra"
+
+// commands returns every top-level subcommand, in help order.
+func commands() []*cobra.Command {
+	return []*cobra.Command{}
+}
