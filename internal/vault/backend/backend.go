@@ -10,6 +10,7 @@ import (
 	"context"
 	"fmt"
 	"io"
+	"strings"
 	"time"
 )
 
@@ -111,4 +112,42 @@ func LoadAll(ctx context.Context, b Backend, h Handle, offset, length int64) ([]
 		return err
 	})
 	return out, err
+}
+
+// Creator is implemented by backends that can prepare a new, empty location.
+type Creator interface {
+	// Create prepares an empty location for a new vault; it fails with errs.Exists if a
+	// vault config is already there. It is safe to call on a location that exists but
+	// holds no vault. It does not retry.
+	Create(ctx context.Context) error
+}
+
+// RelPath returns the slash-separated path of h inside a vault: "config", "keys/<name>",
+// "packs/<first two chars>/<name>", "index/<name>", "points/<name>" or "locks/<name>".
+// Directory-based backends (local) and key-based ones (S3) share this layout. It returns an
+// error describing the problem for an unknown type or a name that is empty, contains a
+// slash or a backslash, is "." or "..", or (for packs) is shorter than two characters.
+func RelPath(h Handle) (string, error) {
+	switch h.Type {
+	case Config:
+		return "config", nil
+	case Key, Pack, Index, Point, Lock:
+	default:
+		return "", fmt.Errorf("%v: unknown file type", h.Type)
+	}
+	switch {
+	case h.Name == "":
+		return "", fmt.Errorf("%v: empty file name", h.Type)
+	case h.Name == "." || h.Name == "..":
+		return "", fmt.Errorf("%v: file name %q is not allowed", h.Type, h.Name)
+	case strings.ContainsAny(h.Name, "/\\\x00"):
+		return "", fmt.Errorf("%v: file name %q contains a slash, backslash or NUL", h.Type, h.Name)
+	}
+	if h.Type == Pack {
+		if len(h.Name) < 2 {
+			return "", fmt.Errorf("packs: file name %q is shorter than two characters", h.Name)
+		}
+		return "packs/" + h.Name[:2] + "/" + h.Name, nil
+	}
+	return h.Type.String() + "/" + h.Name, nil
 }

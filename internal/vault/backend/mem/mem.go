@@ -67,7 +67,7 @@ func (b *Backend) Load(ctx context.Context, h backend.Handle, offset, length int
 		return errs.Errorf("mem.Load", errs.NotFound, "%v does not exist", h)
 	}
 	size := int64(len(f.data))
-	if offset < 0 || length < 0 || offset > size || (length > 0 && offset+length > size) {
+	if offset < 0 || length < 0 || offset > size || length > size-offset {
 		return errs.Errorf("mem.Load", errs.Invalid, "%v: range %d+%d outside file of %d bytes", h, offset, length, size)
 	}
 	end := size
