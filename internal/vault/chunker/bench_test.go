@@ -1,0 +1,41 @@
+package chunker_test
+
+import (
+	"bytes"
+	"io"
+	"math/rand/v2"
+	"testing"
+
+	"github.com/rewind-dr/rewind/internal/vault/chunker"
+)
+
+func randomBytes(seed uint64, n int) []byte {
+	b := make([]byte, n)
+	r := rand.NewChaCha8([32]byte{byte(seed), byte(seed >> 8), byte(seed >> 16), byte(seed >> 24)})
+	_, _ = r.Read(b)
+	return b
+}
+
+// BenchmarkChunker measures chunking throughput (boundary scan plus the copy into the
+// caller's buffer) on random data with DefaultParams.
+func BenchmarkChunker(b *testing.B) {
+	data := randomBytes(1, 64<<20)
+	var key [32]byte
+	buf := make([]byte, chunker.DefaultParams.Max)
+	c := chunker.New(bytes.NewReader(data), key, chunker.DefaultParams)
+	b.SetBytes(int64(len(data)))
+	b.ReportAllocs()
+	b.ResetTimer()
+	for b.Loop() {
+		c.Reset(bytes.NewReader(data))
+		for {
+			_, err := c.Next(buf)
+			if err == io.EOF {
+				break
+			}
+			if err != nil {
+				b.Fatal(err)
+			}
+		}
+	}
+}
