@@ -37,7 +37,7 @@ if [ ! -x "$REWIND_TOOLS/versitygw" ]; then
   GOBIN="$REWIND_TOOLS" GOFLAGS= go install github.com/versity/versitygw/cmd/versitygw@v1.8.0
 fi
 if [ ! -x "$REWIND_TOOLS/staticcheck" ]; then
-  GOBIN="$REWIND_TOOLS" GOFLAGS= go install honnef.co/go/tools/cmd/staticcheck@v0.7.0
+  GOBIN="$REWIND_TOOLS" GOFLAGS= go install honnef.co/go/tools/cmd/staticcheck@v0.8.2
 fi
 export REWIND_VERSITYGW="$REWIND_TOOLS/versitygw"
 echo "ok: versitygw staticcheck"

@@ -144,4 +144,3 @@ func quoteName(path []byte, n *vault.Node) string {
 	}
 	return s
 }
-

@@ -146,7 +146,8 @@ func (r *Repository) SaveBlob(ctx context.Context, t BlobType, data []byte) (ID,
 		return ID{}, false, err
 	}
 	err = s.add(ctx, t, id, comp, len(data), sealed)
-	s.scratch.Put(sealed[:0]) //nolint:staticcheck // a slice header is fine in a Pool
+	//lint:ignore SA6002 a slice header in a Pool costs one small allocation; copying buffers would cost more
+	s.scratch.Put(sealed[:0])
 	if err != nil {
 		s.mu.Lock()
 		delete(s.inflight, k)
@@ -176,9 +177,11 @@ func (r *Repository) encodeBlob(t BlobType, id ID, data []byte) ([]byte, pack.Co
 	ctx := pack.BlobContext(r.vault, uint8(t), (*[32]byte)(&id))
 	sealed, err := seal.Seal(out[:0], &r.key.Enc, ctx, stored)
 	if comp == pack.Zstd {
-		s.scratch.Put(stored[:0]) //nolint:staticcheck
+		//lint:ignore SA6002 a slice header in a Pool costs one small allocation; copying buffers would cost more
+		s.scratch.Put(stored[:0])
 	} else if zbuf != nil {
-		s.scratch.Put(zbuf[:0]) //nolint:staticcheck
+		//lint:ignore SA6002 a slice header in a Pool costs one small allocation; copying buffers would cost more
+		s.scratch.Put(zbuf[:0])
 	}
 	if err != nil {
 		return nil, 0, err
@@ -198,7 +201,8 @@ func (r *Repository) verifyBlob(ctx seal.Context, sealed []byte, comp pack.Compr
 	if b, ok := r.save.scratch.Get().([]byte); ok {
 		buf = b
 	}
-	defer func() { r.save.scratch.Put(buf[:0]) }() //nolint:staticcheck
+	//lint:ignore SA6002 a slice header in a Pool costs one small allocation; copying buffers would cost more
+	defer func() { r.save.scratch.Put(buf[:0]) }()
 	pt, err := seal.Open(buf[:0], &r.key.Enc, ctx, sealed)
 	if err != nil {
 		return err
@@ -218,7 +222,8 @@ func (r *Repository) verifyBlob(ctx seal.Context, sealed []byte, comp pack.Compr
 	if cap(out) < len(want) {
 		out = make([]byte, 0, len(want))
 	}
-	defer func() { r.save.scratch.Put(out[:0]) }() //nolint:staticcheck
+	//lint:ignore SA6002 a slice header in a Pool costs one small allocation; copying buffers would cost more
+	defer func() { r.save.scratch.Put(out[:0]) }()
 	out, err = dec.DecodeAll(pt, out[:0:len(want)])
 	if err != nil {
 		return err
@@ -388,7 +393,8 @@ func (s *saver) finish(job *packJob, err error) {
 	stats := s.stats
 	s.mu.Unlock()
 	if cap(job.data) <= s.r.cfg.PackSize*2 {
-		s.bufs.Put(job.data[:0]) //nolint:staticcheck
+		//lint:ignore SA6002 a slice header in a Pool costs one small allocation; copying buffers would cost more
+		s.bufs.Put(job.data[:0])
 	}
 	job.data = nil
 	if err == nil && s.r.opts.Progress != nil {

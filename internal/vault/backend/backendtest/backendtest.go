@@ -306,7 +306,7 @@ func testOverwriteAtomic(t *testing.T, b backend.Backend, _ Options) {
 				data = c
 			}
 			if err := b.Save(ctx, h, data); err != nil {
-				return fmt.Errorf("Save %d: %w", i, err)
+				return fmt.Errorf("saving %d: %w", i, err)
 			}
 		}
 		return nil
@@ -316,10 +316,10 @@ func testOverwriteAtomic(t *testing.T, b backend.Backend, _ Options) {
 			for i := 0; i < 10; i++ {
 				got, err := backend.LoadAll(ctx, b, h, 0, 0)
 				if err != nil {
-					return fmt.Errorf("Load: %w", err)
+					return fmt.Errorf("loading: %w", err)
 				}
 				if !bytes.Equal(got, a) && !bytes.Equal(got, c) {
-					return fmt.Errorf("Load saw %d bytes that match neither version", len(got))
+					return fmt.Errorf("a load saw %d bytes that match neither version", len(got))
 				}
 			}
 			return nil
@@ -458,14 +458,14 @@ func testConcurrent(t *testing.T, b backend.Backend, _ Options) {
 				h := handleOf(backend.Pack)
 				data := randomData(1000 + w*100 + i)
 				if err := b.Save(ctx, h, data); err != nil {
-					return fmt.Errorf("Save %v: %w", h, err)
+					return fmt.Errorf("saving %v: %w", h, err)
 				}
 				got, err := backend.LoadAll(ctx, b, h, 0, 0)
 				if err != nil {
-					return fmt.Errorf("Load %v: %w", h, err)
+					return fmt.Errorf("loading %v: %w", h, err)
 				}
 				if !bytes.Equal(got, data) {
-					return fmt.Errorf("Load %v returned other bytes", h)
+					return fmt.Errorf("loading %v returned other bytes", h)
 				}
 				mu.Lock()
 				saved[h.Name] = data
