@@ -80,3 +80,20 @@ func TestMasks(t *testing.T) {
 		}
 	}
 }
+
+// BenchmarkCut measures the boundary scan alone, without reading or copying.
+func BenchmarkCut(b *testing.B) {
+	c := New(nil, [32]byte{1}, DefaultParams)
+	data := make([]byte, 64<<20)
+	r := rand.New(rand.NewPCG(3, 4))
+	for i := range data {
+		data[i] = byte(r.Uint32())
+	}
+	b.SetBytes(int64(len(data)))
+	for b.Loop() {
+		for d := data; len(d) > 0; {
+			n := c.cut(d[:min(len(d), DefaultParams.Max)])
+			d = d[n:]
+		}
+	}
+}
