@@ -3,6 +3,7 @@ package main
 import (
 	"fmt"
 	"os"
+	"runtime"
 	"time"
 
 	"github.com/spf13/cobra"
@@ -52,6 +53,11 @@ is restored; the exit code is then 13.`,
 			}
 			start := time.Now()
 			prog := newProgress("restore", vo.json)
+			if workers <= 0 {
+				// Reads of the vault and writes of the target wait on storage, so keep more
+				// of them in flight than there are cores.
+				workers = max(8, 2*runtime.NumCPU())
+			}
 			res, err := files.Restore(ctx, store{r}, p.Root, target, files.RestoreOptions{
 				Include: includes, Workers: workers, Progress: prog.update,
 			})
@@ -93,7 +99,7 @@ is restored; the exit code is then 13.`,
 	f.StringVarP(&target, "target", "t", "", "directory to restore into (created if missing)")
 	f.StringArrayVar(&includes, "include", nil, "restore only paths matching this pattern (repeatable)")
 	f.StringVar(&resource, "resource", "", "with latest: the resource whose latest point to restore")
-	f.IntVar(&workers, "workers", 0, "parallel pack reads (default: number of CPUs, at least 4)")
+	f.IntVar(&workers, "workers", 0, "blobs read and written in parallel (default: twice the CPUs, at least 8)")
 	return cmd
 }
 

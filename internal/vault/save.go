@@ -63,7 +63,7 @@ type saver struct {
 }
 
 func newSaver(r *Repository) *saver {
-	s := &saver{r: r, queue: make(chan *packJob, r.opts.Uploaders), inflight: make(map[index.Key]struct{})}
+	s := &saver{r: r, queue: make(chan *packJob, 1), inflight: make(map[index.Key]struct{})}
 	for i := 0; i < r.opts.Uploaders; i++ {
 		r.wg.Add(1)
 		go s.uploader()
