@@ -9,16 +9,59 @@ import (
 	"fmt"
 	"os"
 	"os/signal"
+	"runtime/debug"
+	"runtime/pprof"
 	"syscall"
 
 	"github.com/spf13/cobra"
 )
 
+// defaultMemoryLimit is the Go runtime's soft memory target when GOMEMLIMIT is not set.
+// Backup and restore keep little live data (a few packs and chunks in flight); without a
+// target the collector lets the heap grow to twice that before collecting. Above the
+// target the collector works harder; it never fails an allocation.
+const defaultMemoryLimit = 128 << 20 // bytes
+
 func main() {
+	if _, ok := os.LookupEnv("GOMEMLIMIT"); !ok {
+		debug.SetMemoryLimit(defaultMemoryLimit)
+	}
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
+	stopProfile := startProfile()
 	code := run(ctx, os.Args[1:])
+	stopProfile()
 	stop()
 	os.Exit(code)
+}
+
+// startProfile writes a CPU profile to $REWIND_CPUPROFILE and a heap profile to
+// $REWIND_MEMPROFILE (at exit), for diagnosing speed and memory; see docs/CLI.md.
+func startProfile() (stop func()) {
+	var stops []func()
+	if p := os.Getenv("REWIND_CPUPROFILE"); p != "" {
+		f, err := os.Create(p)
+		if err == nil && pprof.StartCPUProfile(f) == nil {
+			stops = append(stops, func() { pprof.StopCPUProfile(); f.Close() })
+		} else {
+			fmt.Fprintf(os.Stderr, "rewind: REWIND_CPUPROFILE=%s: cannot write a profile there\n", p)
+		}
+	}
+	if p := os.Getenv("REWIND_MEMPROFILE"); p != "" {
+		stops = append(stops, func() {
+			f, err := os.Create(p)
+			if err != nil {
+				fmt.Fprintf(os.Stderr, "rewind: REWIND_MEMPROFILE=%s: %v\n", p, err)
+				return
+			}
+			defer f.Close()
+			pprof.Lookup("allocs").WriteTo(f, 0)
+		})
+	}
+	return func() {
+		for _, s := range stops {
+			s()
+		}
+	}
 }
 
 // run executes the command line and returns the process exit code.

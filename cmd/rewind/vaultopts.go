@@ -188,12 +188,22 @@ func (o *vaultOpts) open(ctx context.Context) (*vault.Repository, error) {
 	if err != nil {
 		return nil, err
 	}
-	r, err := vault.Open(ctx, be, pw, vault.OpenOptions{Host: hostname(), LockWait: wait})
+	r, err := vault.Open(ctx, be, pw, vault.OpenOptions{Host: hostname(), LockWait: wait, Uploaders: uploadersFor(url)})
 	if err != nil {
 		be.Close()
 		return nil, err
 	}
 	return r, nil
+}
+
+// uploadersFor returns how many packs are stored at once: two on a local disk (each
+// upload ends in an fsync; more only hold more 16 MiB packs in memory), four on S3, where
+// requests wait on the network.
+func uploadersFor(url string) int {
+	if spec, err := location.Parse(url, location.Credentials{}); err == nil && spec.Scheme == "local" {
+		return 2
+	}
+	return 4
 }
 
 func hostname() string {

@@ -18,7 +18,7 @@ import (
 
 const (
 	mergeGap      = 1 << 20  // read across gaps up to this size rather than issue another request
-	maxMergedRead = 32 << 20 // but never read more than this at once
+	maxMergedRead = 32 << 20 // but never read more than this in one request (it is streamed)
 )
 
 func packHandle(id [32]byte) backend.Handle {
@@ -143,16 +143,34 @@ func (r *Repository) StreamBlobs(ctx context.Context, t BlobType, ids []ID, work
 	g.SetLimit(workers)
 	for _, rr := range planReads(locs) {
 		g.Go(func() error {
-			var buf []byte
+			// The range is streamed blob by blob, so a worker holds one sealed blob and its
+			// plaintext, never the whole range. If the backend retries the load, fn starts
+			// again from the range's start; blobs already delivered are read past, not
+			// delivered twice.
+			var buf, sealed []byte
 			var inner error
+			delivered := 0
 			err := r.be.Load(gctx, packHandle(rr.pack), int64(rr.start), int64(rr.end-rr.start), func(rd io.Reader) error {
-				data := make([]byte, rr.end-rr.start)
-				if _, err := io.ReadFull(rd, data); err != nil {
-					return err
-				}
+				pos := rr.start
 				for i := range rr.blobs {
 					b := &rr.blobs[i]
-					out, err := r.openBlob(buf, b, data[b.Offset-rr.start:b.Offset-rr.start+b.Length])
+					if b.Offset > pos {
+						if _, err := io.CopyN(io.Discard, rd, int64(b.Offset-pos)); err != nil {
+							return err
+						}
+					}
+					if cap(sealed) < int(b.Length) {
+						sealed = make([]byte, b.Length)
+					}
+					sealed = sealed[:b.Length]
+					if _, err := io.ReadFull(rd, sealed); err != nil {
+						return err
+					}
+					pos = b.Offset + b.Length
+					if i < delivered {
+						continue
+					}
+					out, err := r.openBlob(buf, b, sealed)
 					if err != nil {
 						inner = blobErr(op, t, ID(b.ID), rr.pack, err)
 						return inner
@@ -162,6 +180,7 @@ func (r *Repository) StreamBlobs(ctx context.Context, t BlobType, ids []ID, work
 						inner = err
 						return err
 					}
+					delivered = i + 1
 				}
 				return nil
 			})

@@ -63,7 +63,7 @@ type saver struct {
 }
 
 func newSaver(r *Repository) *saver {
-	s := &saver{r: r, queue: make(chan *packJob, 1), inflight: make(map[index.Key]struct{})}
+	s := &saver{r: r, queue: make(chan *packJob), inflight: make(map[index.Key]struct{})}
 	for i := 0; i < r.opts.Uploaders; i++ {
 		r.wg.Add(1)
 		go s.uploader()
@@ -131,7 +131,10 @@ func (r *Repository) SaveBlob(ctx context.Context, t BlobType, data []byte) (ID,
 		return id, false, nil
 	}
 	s.mu.Lock()
-	if _, ok := s.inflight[k]; ok {
+	// Check the index again under s.mu: an upload that finished since the check above added
+	// its blobs to the index before it removed them from inflight (see finish), so one of
+	// the two sees k.
+	if _, ok := s.inflight[k]; ok || r.blobIndex().Has(k.Type, k.ID) {
 		s.mu.Unlock()
 		return id, false, nil
 	}
@@ -240,9 +243,17 @@ func (s *saver) add(ctx context.Context, t BlobType, id ID, comp pack.Compressio
 	p.mu.Lock()
 	if p.w == nil {
 		var buf []byte
-		if b, ok := s.bufs.Get().([]byte); ok {
+		switch b, ok := s.bufs.Get().([]byte); {
+		case t == TreeBlob:
+			// Trees are small: a tree pack grows as needed instead of reserving a data pack's
+			// buffer for a few kilobytes.
+			if ok {
+				s.bufs.Put(b) //lint:ignore SA6002 a slice header in a Pool costs one small allocation
+			}
+			buf = make([]byte, 0, 64<<10)
+		case ok:
 			buf = b
-		} else {
+		default:
 			buf = make([]byte, 0, s.r.cfg.PackSize+s.r.cfg.PackSize/8)
 		}
 		p.w = pack.NewWriter(buf)
@@ -392,7 +403,7 @@ func (s *saver) finish(job *packJob, err error) {
 	}
 	stats := s.stats
 	s.mu.Unlock()
-	if cap(job.data) <= s.r.cfg.PackSize*2 {
+	if cap(job.data) >= s.r.cfg.PackSize && cap(job.data) <= s.r.cfg.PackSize*2 {
 		//lint:ignore SA6002 a slice header in a Pool costs one small allocation; copying buffers would cost more
 		s.bufs.Put(job.data[:0])
 	}

@@ -196,6 +196,7 @@ type backup struct {
 	g      errgroup.Group
 	ids    idNames
 	bufs   sync.Pool
+	saving chan struct{} // bounds SaveBlob calls in flight across all files
 
 	links map[[2]uint64]*linkGroup // walker goroutine only
 
@@ -240,6 +241,7 @@ func newBackup(ctx context.Context, op string, store Store, opts BackupOptions) 
 	b := &backup{op: op, store: store, opts: opts, excl: excl, res: &BackupResult{}, links: map[[2]uint64]*linkGroup{}}
 	b.ctx, b.cancel = context.WithCancelCause(ctx)
 	b.g.SetLimit(opts.Workers)
+	b.saving = make(chan struct{}, runtime.NumCPU()+1)
 	return b, nil
 }
 
@@ -602,41 +604,97 @@ func (b *backup) readFile(node *vault.Node, p string, want *unix.Stat_t, grp *li
 // chunkInto chunks rd, saves the chunks as data blobs and appends their IDs to node.Content.
 // Errors of the store are fatal (recorded with fail); read errors are returned.
 func (b *backup) chunkInto(node *vault.Node, rd io.Reader) (size uint64, sparse bool, err error) {
+	// The chunker runs here; each chunk is hashed, compressed and sealed by SaveBlob in its
+	// own goroutine, at most cap(b.saving) at a time across all files, so one large file
+	// keeps every core busy while the next chunk is read. Content keeps chunk order.
 	ch := b.store.NewChunker(rd)
-	var buf []byte
-	if v, ok := b.bufs.Get().(*[]byte); ok {
-		buf = *v
-	}
-	defer func() { b.bufs.Put(&buf) }()
-	for {
+	var (
+		wg       sync.WaitGroup
+		mu       sync.Mutex // guards content, saveErr
+		content  []vault.ID
+		saveErr  error
+		finished = func() error {
+			wg.Wait()
+			mu.Lock()
+			defer mu.Unlock()
+			node.Content = append(node.Content, content...)
+			return saveErr
+		}
+	)
+	for i := 0; ; i++ {
 		if err := b.ctx.Err(); err != nil {
+			finished()
 			return size, false, err
 		}
+		buf := b.getBuf()
 		data, err := ch.Next(buf[:0])
 		if err == io.EOF {
-			return size, false, nil
+			b.putBuf(buf)
+			break
 		}
 		if err != nil {
+			b.putBuf(buf)
+			finished()
 			return size, false, err
 		}
-		if cap(data) > cap(buf) {
-			buf = data[:0]
+		mu.Lock()
+		content = append(content, vault.ID{})
+		failed := saveErr != nil
+		mu.Unlock()
+		if failed {
+			b.putBuf(data)
+			break
 		}
-		id, added, err := b.store.SaveBlob(b.ctx, vault.DataBlob, data)
-		if err != nil {
-			b.fail(err)
-			return size, false, err
-		}
-		node.Content = append(node.Content, id)
 		size += uint64(len(data))
-		n := uint64(len(data))
-		b.count(func(s *Summary) {
-			s.BytesRead += n
-			if added {
-				s.NewBlobs++
-				s.NewBytes += n
+		b.saving <- struct{}{}
+		wg.Add(1)
+		go func(i int, data []byte) {
+			defer func() {
+				b.putBuf(data)
+				<-b.saving
+				wg.Done()
+			}()
+			id, added, err := b.store.SaveBlob(b.ctx, vault.DataBlob, data)
+			mu.Lock()
+			if err != nil {
+				if saveErr == nil {
+					saveErr = err
+				}
+				mu.Unlock()
+				b.fail(err)
+				return
 			}
-		})
-		b.progress(func(s *Status) { s.Bytes += n })
+			content[i] = id
+			mu.Unlock()
+			n := uint64(len(data))
+			b.count(func(s *Summary) {
+				s.BytesRead += n
+				if added {
+					s.NewBlobs++
+					s.NewBytes += n
+				}
+			})
+			b.progress(func(s *Status) { s.Bytes += n })
+		}(i, data)
 	}
+	if err := finished(); err != nil {
+		return size, false, err
+	}
+	return size, false, nil
+}
+
+// getBuf returns a chunk buffer from the pool; putBuf returns one.
+func (b *backup) getBuf() []byte {
+	if v, ok := b.bufs.Get().(*[]byte); ok {
+		return (*v)[:0]
+	}
+	return nil
+}
+
+func (b *backup) putBuf(buf []byte) {
+	if cap(buf) == 0 {
+		return
+	}
+	buf = buf[:0]
+	b.bufs.Put(&buf)
 }
