@@ -27,18 +27,37 @@ func packHandle(id [32]byte) backend.Handle {
 
 // openBlob authenticates, decompresses and checks one stored blob.
 func (r *Repository) openBlob(dst []byte, b *pack.Blob, sealed []byte) ([]byte, error) {
-	stored, err := seal.Open(nil, &r.key.Enc, pack.BlobContext(r.vault, b.Type, &b.ID), sealed)
-	if err != nil {
-		return nil, err
+	out, _, err := r.openBlobScratch(dst, nil, b, sealed)
+	return out, err
+}
+
+// openBlobScratch is openBlob with a scratch buffer for the decrypted bytes, reused across
+// calls (grown as needed). An uncompressed blob is returned in the scratch buffer itself
+// (inScratch true), saving a copy; it is then valid only until the next call.
+func (r *Repository) openBlobScratch(dst []byte, scratch *[]byte, b *pack.Blob, sealed []byte) (out []byte, inScratch bool, err error) {
+	var sdst []byte
+	if scratch != nil {
+		sdst = (*scratch)[:0]
 	}
-	out, err := decompress(dst, stored, b.Compression, b.RawLength)
+	stored, err := seal.Open(sdst, &r.key.Enc, pack.BlobContext(r.vault, b.Type, &b.ID), sealed)
 	if err != nil {
-		return nil, err
+		return nil, false, err
+	}
+	if scratch != nil && cap(stored) > cap(*scratch) {
+		*scratch = stored[:0]
+	}
+	if scratch != nil && b.Compression == pack.None {
+		if len(stored) != int(b.RawLength) {
+			return nil, false, fmt.Errorf("stored %d bytes, index says %d", len(stored), b.RawLength)
+		}
+		out, inScratch = stored, true
+	} else if out, err = decompress(dst, stored, b.Compression, b.RawLength); err != nil {
+		return nil, false, err
 	}
 	if r.blobID(out) != ID(b.ID) {
-		return nil, fmt.Errorf("content does not hash to its ID")
+		return nil, false, fmt.Errorf("content does not hash to its ID")
 	}
-	return out, nil
+	return out, inScratch, nil
 }
 
 func blobErr(op string, t BlobType, id ID, packID [32]byte, err error) error {
@@ -147,7 +166,7 @@ func (r *Repository) StreamBlobs(ctx context.Context, t BlobType, ids []ID, work
 			// plaintext, never the whole range. If the backend retries the load, fn starts
 			// again from the range's start; blobs already delivered are read past, not
 			// delivered twice.
-			var buf, sealed []byte
+			var buf, sealed, scratch []byte
 			var inner error
 			delivered := 0
 			err := r.be.Load(gctx, packHandle(rr.pack), int64(rr.start), int64(rr.end-rr.start), func(rd io.Reader) error {
@@ -170,12 +189,14 @@ func (r *Repository) StreamBlobs(ctx context.Context, t BlobType, ids []ID, work
 					if i < delivered {
 						continue
 					}
-					out, err := r.openBlob(buf, b, sealed)
+					out, inScratch, err := r.openBlobScratch(buf, &scratch, b, sealed)
 					if err != nil {
 						inner = blobErr(op, t, ID(b.ID), rr.pack, err)
 						return inner
 					}
-					buf = out
+					if !inScratch {
+						buf = out
+					}
 					if err := fn(ID(b.ID), out); err != nil {
 						inner = err
 						return err
