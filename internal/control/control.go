@@ -1,0 +1,124 @@
+package control
+
+import (
+	"context"
+	"encoding/json"
+	"fmt"
+	"strings"
+	"time"
+
+	"github.com/rewind-dr/rewind/internal/catalog"
+	"github.com/rewind-dr/rewind/internal/config"
+	"github.com/rewind-dr/rewind/internal/errs"
+)
+
+// Service submits jobs and runs the schedule. Its methods are safe for concurrent use.
+type Service struct {
+	Store  catalog.Store
+	Config *config.Config
+	// Site is this server's site, recorded in events.
+	Site string
+	// Enqueue hands a PENDING job to the queue that runs it. Enqueuing a job twice must run
+	// it once (the queue is keyed by job ID).
+	Enqueue func(ctx context.Context, jobID string) error
+	// Now is the clock; time.Now when nil.
+	Now func() time.Time
+	// Lookback bounds how far back Tick looks for a due run of a rule with no start
+	// window (default 24 h): a run missed longer ago than that is not started.
+	Lookback time.Duration
+}
+
+func (s *Service) now() time.Time {
+	if s.Now != nil {
+		return s.Now()
+	}
+	return time.Now()
+}
+
+// Request asks for a job.
+type Request struct {
+	Kind     catalog.JobKind
+	Resource string          // backup, restore: the resource
+	Vault    string          // the vault (backup: default the first rule's vault; copy: source)
+	Target   string          // copy: destination vault
+	Params   json.RawMessage // kind-specific (restore: point, target; verify: read_data)
+}
+
+// Submit validates r against the config, creates the job as PENDING with its event, and
+// enqueues it. Errors: errs.Invalid for a bad request (naming the field), errs.NotFound
+// for an unknown resource or vault; the store's and the queue's errors otherwise. A job
+// that was created but could not be enqueued stays PENDING and is returned with the error;
+// Recover enqueues it again.
+func (s *Service) Submit(ctx context.Context, r Request) (*catalog.Job, error) {
+	const op = "control.Submit"
+	j := &catalog.Job{Kind: r.Kind, State: catalog.StatePending, Resource: r.Resource, Vault: r.Vault, TargetVault: r.Target, Params: r.Params}
+	if err := s.validate(op, j); err != nil {
+		return nil, err
+	}
+	err := s.Store.Tx(ctx, func(tx catalog.Tx) error {
+		j.CreatedAt = tx.Now()
+		return catalog.CreateJobWithEvent(ctx, tx, j, s.event)
+	})
+	if err != nil {
+		return nil, err
+	}
+	if err := s.Enqueue(ctx, j.ID); err != nil {
+		return j, errs.E(op, errs.KindOf(err), fmt.Errorf("job %s was created but not queued: %w", j.ID, err))
+	}
+	return j, nil
+}
+
+func (s *Service) event(j *catalog.Job) *catalog.Event { return catalog.JobStateEvent(j, s.Site) }
+
+// validate checks a job against the config and fills defaults.
+func (s *Service) validate(op string, j *catalog.Job) error {
+	cfg := s.Config
+	if !j.Kind.Valid() {
+		return errs.Errorf(op, errs.Invalid, "kind %q is not one of backup, copy, restore, verify, prune", strings.ToLower(string(j.Kind)))
+	}
+	needResource := j.Kind == catalog.JobBackup || j.Kind == catalog.JobRestore
+	if needResource && j.Resource == "" {
+		return errs.Errorf(op, errs.Invalid, "a %s job needs a resource", strings.ToLower(string(j.Kind)))
+	}
+	if j.Resource != "" {
+		if _, ok := cfg.Resources[j.Resource]; !ok {
+			return errs.Errorf(op, errs.NotFound, "resource %q is not in the config", j.Resource).
+				WithHint("see 'rewind --server … resources'")
+		}
+		if j.Vault == "" {
+			j.Vault = s.defaultVault(j.Resource)
+		}
+	}
+	if j.Vault == "" {
+		return errs.Errorf(op, errs.Invalid, "no vault given and no plan rule names one for resource %q", j.Resource).
+			WithHint("pass a vault")
+	}
+	if _, ok := cfg.Vaults[j.Vault]; !ok {
+		return errs.Errorf(op, errs.NotFound, "vault %q is not in the config", j.Vault).WithHint("see 'rewind --server … vaults'")
+	}
+	if j.Kind == catalog.JobCopy {
+		if j.TargetVault == "" {
+			return errs.Errorf(op, errs.Invalid, "a copy job needs a target vault")
+		}
+		if _, ok := cfg.Vaults[j.TargetVault]; !ok {
+			return errs.Errorf(op, errs.NotFound, "target vault %q is not in the config", j.TargetVault)
+		}
+	}
+	if res, ok := cfg.Resources[j.Resource]; ok {
+		j.Host = res.Host
+	}
+	return nil
+}
+
+// defaultVault is the vault of the first rule (by plan name) whose plan selects resource.
+func (s *Service) defaultVault(resource string) string {
+	for _, name := range sortedPlanNames(s.Config) {
+		p := s.Config.Plans[name]
+		for _, r := range p.Resources {
+			if r == resource && len(p.Rules) > 0 {
+				return p.Rules[0].Vault
+			}
+		}
+	}
+	return ""
+}
