@@ -231,3 +231,53 @@ func TestBackupAndPruneConcurrently(t *testing.T) {
 		compareTrees(t, want, snapshot(t, target))
 	}
 }
+
+func TestSeveralHostsBackUpAtOnce(t *testing.T) {
+	e := newEnv(t)
+	e.must("init")
+	type host struct {
+		name string
+		src  string
+		snap map[string]entry
+		id   string
+	}
+	var hosts []*host
+	for i := 0; i < 3; i++ {
+		h := &host{name: fmt.Sprintf("web-%d", i), src: t.TempDir()}
+		for j := 0; j < 4; j++ {
+			// Half of each host's data is shared with the others, so they dedup against blobs
+			// another backup is uploading at the same moment.
+			writeRandom(t, filepath.Join(h.src, fmt.Sprintf("own%d.bin", j)), 1<<20, uint64(1000*i+j))
+			writeRandom(t, filepath.Join(h.src, fmt.Sprintf("shared%d.bin", j)), 1<<20, uint64(j))
+		}
+		h.snap = snapshot(t, h.src)
+		hosts = append(hosts, h)
+	}
+	var wg sync.WaitGroup
+	for _, h := range hosts {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			he := *e
+			he.extra = []string{"REWIND_HOST=" + h.name}
+			r := he.run("backup", "--json", h.src)
+			if r.code != 0 {
+				t.Errorf("backup on %s: exit %d: %s", h.name, r.code, r.stderr)
+				return
+			}
+			h.id = summaryOf(t, r.stdout)["point"].(string)
+		}()
+	}
+	wg.Wait()
+	if t.Failed() {
+		return
+	}
+	if r := e.run("check", "--read-data"); r.code != 0 {
+		t.Fatalf("check: %d\n%s", r.code, r.stdout)
+	}
+	for _, h := range hosts {
+		target := t.TempDir()
+		e.must("restore", h.id, "--target", target)
+		compareTrees(t, h.snap, snapshot(t, target))
+	}
+}
