@@ -25,10 +25,12 @@ type KDFParams struct {
 	Threads uint8
 }
 
-// DefaultKDF is argon2id with 64 MiB and one pass, above OWASP's recommended minimum
-// (46 MiB, one pass): about 0.1 s of CPU per unlock, which every command pays once. A vault's
-// key files record their own parameters, so raising this later affects new keys only.
-var DefaultKDF = KDFParams{Time: 1, Memory: 64 << 10, Threads: 2}
+// DefaultKDF is argon2id with 19 MiB, two passes and one thread: one of OWASP's
+// recommended settings for password storage. Every command pays it once, so it is kept
+// small (about 50 ms here); larger memory costs mostly page faults. A vault's key files
+// record their own parameters, so changing this later affects new keys only, and
+// REWIND_KDF sets stronger parameters for a new key.
+var DefaultKDF = KDFParams{Time: 2, Memory: 19 << 10, Threads: 1}
 
 const (
 	keyFileVersion = 1
