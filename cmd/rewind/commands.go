@@ -4,7 +4,9 @@ import "github.com/spf13/cobra"
 
 // commands returns every top-level subcommand, in help order.
 func commands() []*cobra.Command {
-	return []*cobra.Command{
+	events := newEventsCmd()
+	events.AddCommand(newServerEventsListCmd())
+	cmds := []*cobra.Command{
 		newInitCmd(),
 		newBackupCmd(),
 		newPointsCmd(),
@@ -16,7 +18,8 @@ func commands() []*cobra.Command {
 		newCopyCmd(),
 		newKeyCmd(),
 		newUnlockCmd(),
-		newEventsCmd(),
+		events,
 		newRunbookCmd(),
 	}
+	return append(cmds, newServerClientCmds()...)
 }

@@ -14,6 +14,8 @@ import (
 	"syscall"
 
 	"github.com/spf13/cobra"
+
+	"github.com/rewind-dr/rewind/internal/errs"
 )
 
 // defaultMemoryLimit is the Go runtime's soft memory target when GOMEMLIMIT is not set.
@@ -91,6 +93,17 @@ func newRootCmd() *cobra.Command {
 		SilenceErrors: true,
 	}
 	root.AddCommand(commands()...)
+	// "rewind --server URL plans": the flag may come before the command. Commands that talk
+	// to a server define their own --server, which takes the value; for the others it is
+	// a mistake to give one, said loudly rather than ignored.
+	root.PersistentFlags().String("server", "", "URL of a rewind server, for the commands that talk to one (env REWIND_SERVER)")
+	root.PersistentPreRunE = func(cmd *cobra.Command, args []string) error {
+		if f := cmd.LocalFlags().Lookup("server"); f == nil && root.PersistentFlags().Changed("server") {
+			return errs.Errorf(cmd.CommandPath(), errs.Invalid, "--server does not apply to this command").
+				WithHint("'" + cmd.CommandPath() + "' works on a vault directly (--vault); leave out --server")
+		}
+		return nil
+	}
 	return root
 }
 

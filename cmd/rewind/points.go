@@ -2,6 +2,7 @@ package main
 
 import (
 	"fmt"
+	"os"
 	"strings"
 
 	"github.com/spf13/cobra"
@@ -46,8 +47,9 @@ func (pf *pointFilter) apply(points []*vault.Point) ([]*vault.Point, error) {
 
 func newPointsCmd() *cobra.Command {
 	var (
-		vo vaultOpts
-		pf pointFilter
+		vo     vaultOpts
+		pf     pointFilter
+		server string
 	)
 	cmd := &cobra.Command{
 		Use:   "points",
@@ -60,6 +62,9 @@ tags and size. Points whose resource is continuous also show their restorable ti
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, args []string) error {
 			ctx := cmd.Context()
+			if url, ok := serverMode(server, vo.url); ok {
+				return serverPoints(cmd, url, vo.json, pf)
+			}
 			r, err := vo.open(ctx)
 			if err != nil {
 				return err
@@ -100,5 +105,18 @@ tags and size. Points whose resource is continuous also show their restorable ti
 	vo.register(cmd)
 	vo.registerJSON(cmd, "print the points as JSON")
 	pf.register(cmd)
+	cmd.Flags().StringVar(&server, "server", "", "list the points the server's catalog knows, from every vault (env REWIND_SERVER)")
 	return cmd
+}
+
+// serverMode reports whether a command that works on a vault or through a server should
+// ask the server: --server was given, or REWIND_SERVER is set and no vault is named.
+func serverMode(server, vaultFlag string) (string, bool) {
+	if server != "" {
+		return server, true
+	}
+	if s := os.Getenv(envServer); s != "" && vaultFlag == "" && os.Getenv("REWIND_VAULT") == "" {
+		return s, true
+	}
+	return "", false
 }

@@ -19,9 +19,12 @@ func newRestoreCmd() *cobra.Command {
 		includes []string
 		resource string
 		workers  int
+		server   string
+		vaultArg string
+		pointArg string
 	)
 	cmd := &cobra.Command{
-		Use:   "restore [flags] POINT",
+		Use:   "restore [flags] [POINT]",
 		Short: "Restore a recovery point into a directory",
 		Long: `Restore a recovery point into --target.
 
@@ -35,19 +38,37 @@ Files whose data cannot be read back (a damaged or missing pack) are reported an
 is restored; the exit code is then 13.`,
 		Example: `  rewind restore --vault /srv/vaults/main latest --target /tmp/r
   rewind restore --vault /srv/vaults/main latest --resource shop-files --target /srv/shop --include 'data/**'
-  rewind restore --vault /srv/vaults/main 3fa9c2e1 --target /tmp/r --include '*.conf'`,
-		Args: cobra.ExactArgs(1),
+  rewind restore --vault /srv/vaults/main 3fa9c2e1 --target /tmp/r --include '*.conf'
+  rewind --server http://127.0.0.1:8080 restore --resource app-files --point latest --target /srv/restore/app`,
+		Args: cobra.RangeArgs(0, 1),
 		RunE: func(cmd *cobra.Command, args []string) error {
 			ctx := cmd.Context()
 			if target == "" {
 				return errs.Errorf("restore", errs.Invalid, "--target is required").WithHint("give the directory to restore into, e.g. --target /tmp/r")
+			}
+			ref := pointArg
+			if len(args) == 1 {
+				if ref != "" && ref != args[0] {
+					return errs.Errorf("restore", errs.Invalid, "point given twice: %q and --point %q", args[0], ref)
+				}
+				ref = args[0]
+			}
+			if url, ok := serverMode(server, vo.url); ok {
+				// The server runs a restore job (on the resource's host) and reports it.
+				if ref == "" {
+					ref = "latest"
+				}
+				return serverRestore(cmd, url, vo.json, resource, ref, vaultArg, target)
+			}
+			if ref == "" {
+				return errs.Errorf("restore", errs.Invalid, "which point? give POINT (latest, an ID or a prefix)")
 			}
 			r, err := vo.open(ctx)
 			if err != nil {
 				return err
 			}
 			defer r.Close()
-			p, err := r.FindPoint(ctx, args[0], resource)
+			p, err := r.FindPoint(ctx, ref, resource)
 			if err != nil {
 				return err
 			}
@@ -99,6 +120,9 @@ is restored; the exit code is then 13.`,
 	f.StringVarP(&target, "target", "t", "", "directory to restore into (created if missing)")
 	f.StringArrayVar(&includes, "include", nil, "restore only paths matching this pattern (repeatable)")
 	f.StringVar(&resource, "resource", "", "with latest: the resource whose latest point to restore")
+	f.StringVar(&server, "server", "", "ask this server to run the restore as a job (env REWIND_SERVER)")
+	f.StringVar(&vaultArg, "from-vault", "", "with --server: the configured vault to restore from (default: the point's)")
+	f.StringVar(&pointArg, "point", "", "the point (same as the POINT argument)")
 	f.IntVar(&workers, "workers", 0, "blobs read and written in parallel (default: twice the CPUs, at least 8)")
 	return cmd
 }
