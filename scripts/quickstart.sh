@@ -1,42 +1,41 @@
 #!/usr/bin/env bash
-# Rewind's main job, for now: build the binary, create a demo vault with a password file,
-# back up sample data twice (the second run reads only what changed), restore the latest
-# point, compare it with the source, and verify every byte in the vault. Everything lives
-# under $REWIND_QUICKSTART_DIR (default /var/tmp/rewind-quickstart); running it again
-# starts from scratch.
+# Rewind's main job: the control plane on embedded defaults. It builds rewind, prepares
+# what examples/quickstart/rewind.yaml names under /var/tmp/rewind-quickstart (password
+# files for two vaults at two sites, sample data), then runs
+#   rewind server --config examples/quickstart/rewind.yaml
+# in the foreground: an SQLite catalog and local vaults, backups of the sample data every
+# minute, a copy of each point to the second site's vault, retention after every job, the
+# API and Prometheus metrics on 127.0.0.1:8080. Ctrl-C stops it; running the script again
+# keeps the vaults and catalog (REWIND_QUICKSTART_FRESH=1 starts from scratch).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 export PATH="/usr/local/go/bin:$PATH"
 
-dir="${REWIND_QUICKSTART_DIR:-/var/tmp/rewind-quickstart}"
-rm -rf "$dir"
-mkdir -p "$dir/bin" "$dir/data"
+dir=/var/tmp/rewind-quickstart
+if [ "${REWIND_QUICKSTART_FRESH:-}" = 1 ]; then rm -rf "$dir"; fi
+mkdir -p "$dir/bin" "$dir/keys" "$dir/vaults" "$dir/server" "$dir/data/app" "$dir/data/etc"
+chmod 700 "$dir/keys"
 go build -o "$dir/bin/rewind" ./cmd/rewind
-rw="$dir/bin/rewind"
 
-head -c 32 /dev/urandom | base64 > "$dir/vault.key"
-chmod 600 "$dir/vault.key"
-export REWIND_VAULT="$dir/vault" REWIND_PASSWORD_FILE="$dir/vault.key"
-
-# Sample data: a slice of the Go source tree, a small binary file and a symlink.
-cp -a /usr/local/go/src/net "$dir/data/net"
-head -c $((8 << 20)) /dev/urandom > "$dir/data/blob.bin"
-ln -s net/http "$dir/data/http-link"
-
-echo "== init";    "$rw" init
-echo "== backup";  "$rw" backup --tag app=demo "$dir/data"
-echo "changed" >> "$dir/data/net/http/server.go"
-echo "== backup (incremental)"; "$rw" backup --tag app=demo "$dir/data"
-echo "== points";  "$rw" points
-echo "== restore"; "$rw" restore latest --target "$dir/restore"
-diff -r "$dir/data" "$dir/restore" && echo "restore matches the source"
-echo "== check --read-data"; "$rw" check --read-data
+for v in main offsite; do
+  [ -s "$dir/keys/$v.key" ] || { head -c 32 /dev/urandom | base64 > "$dir/keys/$v.key"; chmod 600 "$dir/keys/$v.key"; }
+done
+if [ ! -e "$dir/data/app/orders.csv" ]; then
+  cp -a /usr/local/go/src/net/http "$dir/data/app/src"
+  for i in $(seq 1 2000); do echo "$i,order-$i,$((i * 7 % 100)).00"; done > "$dir/data/app/orders.csv"
+  printf 'listen 8081\nworkers 4\n' > "$dir/data/etc/shop.conf"
+fi
 
 cat <<MSG
-
-Done. Explore the demo vault:
-  export REWIND_VAULT=$dir/vault REWIND_PASSWORD_FILE=$dir/vault.key
-  $rw points
-  $rw ls latest net/http | head
-  $rw restore latest --target /tmp/r --include 'net/http/*.go'
+Starting the Rewind control plane (Ctrl-C stops it). In another terminal:
+  export REWIND_SERVER=http://127.0.0.1:8080
+  $dir/bin/rewind plans                 # the gold plan: every minute, copies to the offsite vault
+  $dir/bin/rewind jobs                  # backup and copy jobs as they run
+  $dir/bin/rewind points                # recovery points in both sites' vaults
+  $dir/bin/rewind jobs start backup --resource app-files
+  $dir/bin/rewind events list
+  curl -s http://127.0.0.1:8080/metrics | grep rewind_rpo_exposure_seconds
+Restore from the second site alone, with only its key:
+  REWIND_PASSWORD_FILE=$dir/keys/offsite.key $dir/bin/rewind restore --vault $dir/vaults/offsite latest --resource app-files --target /tmp/restored
 MSG
+exec "$dir/bin/rewind" server --config examples/quickstart/rewind.yaml --tick 5s

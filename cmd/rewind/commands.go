@@ -20,6 +20,7 @@ func commands() []*cobra.Command {
 		newUnlockCmd(),
 		events,
 		newRunbookCmd(),
+		newServerCmd(),
 	}
 	return append(cmds, newServerClientCmds()...)
 }

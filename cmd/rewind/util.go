@@ -1,6 +1,7 @@
 package main
 
 import (
+	"encoding/json"
 	"sort"
 	"strings"
 
@@ -38,3 +39,5 @@ func tagsMatch(have, want map[string]string) bool {
 	}
 	return true
 }
+
+func jsonMarshal(v any) ([]byte, error) { return json.Marshal(v) }

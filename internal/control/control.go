@@ -107,7 +107,31 @@ func (s *Service) validate(op string, j *catalog.Job) error {
 	if res, ok := cfg.Resources[j.Resource]; ok {
 		j.Host = res.Host
 	}
+	if j.Kind == catalog.JobBackup {
+		// An on-demand backup follows the plan rule that protects this resource in this
+		// vault, if any: its tags, retention and copies to the other site apply.
+		j.Plan, j.Rule = s.ruleFor(j.Resource, j.Vault)
+	}
 	return nil
+}
+
+// ruleFor returns the first plan rule (by plan name, then rule order) that selects
+// resource and writes to vault, or empty names.
+func (s *Service) ruleFor(resource, vault string) (plan, rule string) {
+	for _, name := range sortedPlanNames(s.Config) {
+		p := s.Config.Plans[name]
+		for _, r := range p.Resources {
+			if r != resource {
+				continue
+			}
+			for _, ru := range p.Rules {
+				if ru.Vault == vault {
+					return name, ru.Name
+				}
+			}
+		}
+	}
+	return "", ""
 }
 
 // defaultVault is the vault of the first rule (by plan name) whose plan selects resource.

@@ -215,7 +215,7 @@ func TestSubmit(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if j.Vault != "main" || j.State != catalog.StatePending || len(f.queued) != 1 || f.queued[0] != j.ID {
+	if j.Vault != "main" || j.Plan != "gold" || j.Rule != "frequent" || j.State != catalog.StatePending || len(f.queued) != 1 || f.queued[0] != j.ID {
 		t.Errorf("submitted %+v, queued %v", j, f.queued)
 	}
 	bad := []struct {

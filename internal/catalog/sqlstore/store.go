@@ -166,6 +166,12 @@ func (s *Store) Close() error {
 	return nil
 }
 
+// DB returns the store's database handle, for components that keep their own tables in
+// the catalog database (the job queue). On SQLite it is the store's one connection, so
+// their statements queue behind the catalog's transactions rather than failing busy. The
+// caller must not close it nor change its pool settings.
+func (s *Store) DB() *sql.DB { return s.db }
+
 // Dialect returns "sqlite" or "postgres".
 func (s *Store) Dialect() string { return s.d.name }
 

@@ -1,0 +1,365 @@
+package main
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"log/slog"
+	"net"
+	"net/http"
+	"os"
+	"path/filepath"
+	"sort"
+	"strings"
+	"time"
+
+	"github.com/spf13/cobra"
+
+	"github.com/rewind-dr/rewind/internal/api"
+	"github.com/rewind-dr/rewind/internal/catalog"
+	"github.com/rewind-dr/rewind/internal/catalog/sqlstore"
+	"github.com/rewind-dr/rewind/internal/config"
+	"github.com/rewind-dr/rewind/internal/control"
+	"github.com/rewind-dr/rewind/internal/errs"
+	"github.com/rewind-dr/rewind/internal/jobs"
+	"github.com/rewind-dr/rewind/internal/vault"
+	"github.com/rewind-dr/rewind/internal/vault/backend/location"
+	"github.com/rewind-dr/rewind/internal/vault/backend/retry"
+)
+
+// serverOptions are the server's settings after flags override the config file.
+type serverOptions struct {
+	ConfigPath string
+	DataDir    string
+	Listen     string
+	Catalog    string
+	Site       string
+	Tick       time.Duration
+	Log        io.Writer
+}
+
+// Server is the control plane in one process: catalog, queue and workers, scheduler and
+// API. Run starts it and blocks until ctx ends; Close releases what Open acquired. Tests
+// run it in-process on a free port with a temporary catalog.
+type Server struct {
+	opts   serverOptions
+	cfg    *config.Config
+	store  *sqlstore.Store
+	vaults *jobs.Vaults
+	queue  *jobs.Queue
+	svc    *control.Service
+	api    *api.Server
+	ln     net.Listener
+	tokens []api.Token
+	log    *slog.Logger
+}
+
+// openServer loads the config, opens (or creates) the catalog and the vaults, and binds
+// the listener. Nothing runs until Run.
+func openServer(ctx context.Context, o serverOptions) (s *Server, err error) {
+	const op = "server"
+	cfg, err := config.Load(o.ConfigPath, config.CheckSecretFiles())
+	if err != nil {
+		return nil, err
+	}
+	if o.Log == nil {
+		o.Log = os.Stderr
+	}
+	log := slog.New(slog.NewTextHandler(o.Log, nil))
+	for _, w := range cfg.Warnings {
+		log.Warn("config", "problem", w.String())
+	}
+	if o.DataDir == "" {
+		o.DataDir = cfg.Server.DataDir
+	}
+	if o.DataDir == "" {
+		o.DataDir = "/var/lib/rewind"
+	}
+	if o.Listen == "" {
+		o.Listen = cfg.Server.Listen
+	}
+	if o.Listen == "" {
+		o.Listen = "127.0.0.1:8080"
+	}
+	if o.Catalog == "" {
+		o.Catalog = cfg.Server.Catalog
+	}
+	if o.Catalog == "" {
+		o.Catalog = filepath.Join(o.DataDir, "catalog.db")
+	}
+	if o.Site == "" {
+		o.Site = defaultSite(cfg)
+	}
+	if _, ok := cfg.Sites[o.Site]; !ok {
+		return nil, errs.Errorf(op, errs.Invalid, "--site %q is not a site of the config", o.Site)
+	}
+	if o.Tick <= 0 {
+		o.Tick = 10 * time.Second
+	}
+	s = &Server{opts: o, cfg: cfg, log: log}
+	defer func() {
+		if err != nil {
+			s.Close()
+		}
+	}()
+	if s.tokens, err = api.LoadTokens(cfg.Auth); err != nil {
+		return nil, err
+	}
+	if err := api.CheckListen(o.Listen, len(s.tokens)); err != nil {
+		return nil, err
+	}
+	if err := os.MkdirAll(o.DataDir, 0o700); err != nil {
+		return nil, errs.E(op, errs.Invalid, err).WithHint("choose a data directory this user can create, with --data-dir")
+	}
+	if err := s.ensureVaults(ctx); err != nil {
+		return nil, err
+	}
+	if s.store, err = sqlstore.Open(ctx, o.Catalog, sqlstore.Options{}); err != nil {
+		return nil, err
+	}
+	if err := s.syncCatalog(ctx); err != nil {
+		return nil, err
+	}
+	host := hostname()
+	// Jobs on one vault wait for each other's locks (a prune after a backup, two
+	// prunes of one vault) rather than fail.
+	s.vaults = jobs.NewVaults(cfg, vault.OpenOptions{Host: host, LockWait: 10 * time.Minute})
+	runner, err := jobs.NewRunner(jobs.Env{Store: s.store, Config: cfg, Site: o.Site, Host: host, OpenVault: s.vaults.Open}, jobs.RunnerOptions{})
+	if err != nil {
+		return nil, err
+	}
+	if s.queue, err = jobs.Open(ctx, s.store, runner, jobs.QueueOptions{Logger: log}); err != nil {
+		return nil, err
+	}
+	s.svc = &control.Service{Store: s.store, Config: cfg, Site: o.Site, Enqueue: s.queue.Enqueue}
+	if s.api, err = api.New(api.Options{Store: s.store, Config: cfg, Jobs: apiJobs{s}, Tokens: s.tokens, Version: "dev"}); err != nil {
+		return nil, err
+	}
+	if s.ln, err = net.Listen("tcp", o.Listen); err != nil {
+		return nil, errs.E(op, errs.Unavailable, err).WithHint("is another server using " + o.Listen + "? pick another with --listen")
+	}
+	return s, nil
+}
+
+// Addr is the address the API listens on (useful with port 0).
+func (s *Server) Addr() string { return s.ln.Addr().String() }
+
+// Run serves until ctx ends, then stops the API, the scheduler and the workers in order.
+func (s *Server) Run(ctx context.Context) error {
+	s.log.Info("rewind server", "listen", s.Addr(), "site", s.opts.Site, "catalog", redactDSN(s.opts.Catalog), "data_dir", s.opts.DataDir)
+	s.log.Info(api.ListenNotice(s.Addr(), len(s.tokens)))
+	if err := s.queue.Start(ctx); err != nil {
+		return err
+	}
+	if n, err := s.svc.Recover(ctx); err != nil {
+		s.log.Error("re-queueing pending jobs", "err", err)
+	} else if n > 0 {
+		s.log.Info("re-queued pending jobs", "count", n)
+	}
+	hs := &http.Server{Handler: s.api.Handler(), ReadHeaderTimeout: 10 * time.Second}
+	httpErr := make(chan error, 1)
+	go func() { httpErr <- hs.Serve(s.ln) }()
+	schedDone := make(chan struct{})
+	go func() {
+		defer close(schedDone)
+		s.svc.Run(ctx, s.opts.Tick, func(err error) { s.log.Error("scheduler", "err", err) })
+	}()
+	var err error
+	select {
+	case <-ctx.Done():
+	case err = <-httpErr:
+		err = errs.E("server", errs.Unavailable, fmt.Errorf("API stopped: %w", err))
+	}
+	stopCtx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 30*time.Second)
+	defer cancel()
+	hs.Shutdown(stopCtx)
+	<-schedDone
+	if qerr := s.queue.Stop(stopCtx); qerr != nil && err == nil {
+		err = qerr
+	}
+	s.log.Info("rewind server stopped")
+	return err
+}
+
+// Close releases the catalog, the vaults and the listener.
+func (s *Server) Close() error {
+	var list []error
+	if s.ln != nil {
+		s.ln.Close()
+	}
+	if s.vaults != nil {
+		list = append(list, s.vaults.Close())
+	}
+	if s.store != nil {
+		list = append(list, s.store.Close())
+	}
+	return errors.Join(list...)
+}
+
+// syncCatalog writes the config's sites, vaults and resources into the catalog.
+func (s *Server) syncCatalog(ctx context.Context) error {
+	var sites []catalog.Site
+	var vaults []catalog.Vault
+	var resources []catalog.Resource
+	for _, name := range sortedKeys(s.cfg.Sites) {
+		sites = append(sites, catalog.Site{Name: name})
+	}
+	for _, name := range sortedKeys(s.cfg.Vaults) {
+		v := s.cfg.Vaults[name]
+		vaults = append(vaults, catalog.Vault{Name: name, Site: v.Site, URL: v.URL})
+	}
+	for _, name := range sortedKeys(s.cfg.Resources) {
+		r := s.cfg.Resources[name]
+		resources = append(resources, catalog.Resource{Name: name, Kind: string(r.Kind), Host: r.Host, Tags: r.Tags, Continuous: r.Continuous})
+	}
+	return s.store.Tx(ctx, func(tx catalog.Tx) error { return tx.SyncConfig(ctx, sites, vaults, resources) })
+}
+
+// ensureVaults creates every configured vault whose location holds none yet (a new
+// local directory or an empty S3 prefix), with its password file. A vault that exists is
+// only checked to open with its password.
+func (s *Server) ensureVaults(ctx context.Context) error {
+	for _, name := range sortedKeys(s.cfg.Vaults) {
+		vc := s.cfg.Vaults[name]
+		pw, err := os.ReadFile(vc.PasswordFile)
+		if err != nil {
+			return errs.E("server", errs.Invalid, fmt.Errorf("vault %s: password file: %w", name, err))
+		}
+		password := strings.TrimRight(string(pw), "\r\n")
+		var creds location.Credentials
+		if vc.S3 != nil {
+			creds.Region = vc.S3.Region
+			if creds.AccessKey, err = readTrimmed(vc.S3.AccessKeyFile); err != nil {
+				return err
+			}
+			if creds.SecretKey, err = readTrimmed(vc.S3.SecretKeyFile); err != nil {
+				return err
+			}
+		}
+		be, err := location.Open(ctx, vc.URL, creds)
+		if err != nil {
+			return errs.E("server", errs.KindOf(err), fmt.Errorf("vault %s: %w", name, err))
+		}
+		be = retry.New(be, retry.Policy{})
+		r, err := vault.Open(ctx, be, password, vault.OpenOptions{Host: hostname()})
+		if errs.Is(err, errs.NotFound) {
+			r, err = vault.Init(ctx, be, password, vault.InitOptions{Host: hostname()})
+			if err == nil {
+				s.log.Info("created vault", "vault", name, "location", be.Location(), "id", r.ID()[:8])
+			}
+		}
+		if err != nil {
+			be.Close()
+			return errs.E("server", errs.KindOf(err), fmt.Errorf("vault %s: %w", name, err))
+		}
+		r.Close()
+		be.Close()
+	}
+	return nil
+}
+
+func readTrimmed(path string) (string, error) {
+	if path == "" {
+		return "", nil
+	}
+	b, err := os.ReadFile(path)
+	if err != nil {
+		return "", errs.E("server", errs.Invalid, err)
+	}
+	return strings.TrimRight(string(b), "\r\n"), nil
+}
+
+// defaultSite is the site of the first vault named by a plan rule, else the first site.
+func defaultSite(cfg *config.Config) string {
+	for _, p := range sortedKeys(cfg.Plans) {
+		for _, r := range cfg.Plans[p].Rules {
+			if v, ok := cfg.Vaults[r.Vault]; ok {
+				return v.Site
+			}
+		}
+	}
+	names := sortedKeys(cfg.Sites)
+	sort.Strings(names)
+	if len(names) > 0 {
+		return names[0]
+	}
+	return ""
+}
+
+func redactDSN(dsn string) string {
+	if i := strings.Index(dsn, "@"); i > 0 && strings.Contains(dsn, "://") {
+		return dsn[:strings.Index(dsn, "://")+3] + "…" + dsn[i:]
+	}
+	return dsn
+}
+
+// apiJobs lets the API start and cancel jobs through the control service and the queue.
+type apiJobs struct{ s *Server }
+
+func (a apiJobs) Start(ctx context.Context, req api.StartJob) (*catalog.Job, error) {
+	params := map[string]string{}
+	if req.Point != "" {
+		params["point"] = req.Point
+	}
+	if req.Target != "" {
+		params["target"] = req.Target
+	}
+	var raw []byte
+	if len(params) > 0 {
+		raw, _ = jsonMarshal(params)
+	}
+	return a.s.svc.Submit(ctx, control.Request{Kind: req.Kind, Resource: req.Resource, Vault: req.Vault, Target: req.TargetVault, Params: raw})
+}
+
+func (a apiJobs) Cancel(ctx context.Context, id string) (*catalog.Job, error) {
+	if err := a.s.queue.Cancel(ctx, id); err != nil {
+		return nil, err
+	}
+	var j *catalog.Job
+	err := a.s.store.Tx(ctx, func(tx catalog.Tx) error {
+		var err error
+		j, err = tx.GetJob(ctx, id)
+		return err
+	})
+	return j, err
+}
+
+func newServerCmd() *cobra.Command {
+	var o serverOptions
+	cmd := &cobra.Command{
+		Use:   "server --config FILE",
+		Short: "Run the control plane: scheduler, workers, API and metrics",
+		Long: `Run Rewind's control plane from one YAML config: plans run on schedule into vaults,
+copies go to the other site's vaults, retention applies after every job, and the API
+(with /metrics for Prometheus) lists and starts jobs. The catalog is an SQLite file in the
+data directory unless --catalog names a PostgreSQL database (several servers may share
+one). Vaults that do not exist yet are created with their password files.
+
+Without auth tokens in the config the server listens on loopback only and allows every
+call; it says so when it starts.`,
+		Example: `  rewind server --config /etc/rewind/rewind.yaml
+  rewind server --config rewind.yaml --data-dir /var/lib/rewind --listen 127.0.0.1:8080
+  rewind server --config rewind.yaml --catalog postgres://rewind:…@db:5432/rewind`,
+		Args: cobra.NoArgs,
+		RunE: func(cmd *cobra.Command, args []string) error {
+			if o.ConfigPath == "" {
+				return errs.Errorf("server", errs.Invalid, "--config is required").WithHint("see examples/quickstart/rewind.yaml")
+			}
+			s, err := openServer(cmd.Context(), o)
+			if err != nil {
+				return err
+			}
+			defer s.Close()
+			return s.Run(cmd.Context())
+		},
+	}
+	f := cmd.Flags()
+	f.StringVar(&o.ConfigPath, "config", "", "the server config (YAML)")
+	f.StringVar(&o.DataDir, "data-dir", "", "where the server keeps its state (default: server.data_dir, else /var/lib/rewind)")
+	f.StringVar(&o.Listen, "listen", "", "API address (default: server.listen, else 127.0.0.1:8080)")
+	f.StringVar(&o.Catalog, "catalog", "", "catalog: an SQLite file or postgres://… (default DATA_DIR/catalog.db)")
+	f.StringVar(&o.Site, "site", "", "this server's site (default: the site of the first plan rule's vault)")
+	f.DurationVar(&o.Tick, "tick", 10*time.Second, "how often the scheduler looks for due rules")
+	return cmd
+}

@@ -1,0 +1,551 @@
+package jobs
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"maps"
+	"path/filepath"
+	"strings"
+	"time"
+
+	"github.com/rewind-dr/rewind/internal/catalog"
+	"github.com/rewind-dr/rewind/internal/config"
+	"github.com/rewind-dr/rewind/internal/errs"
+	"github.com/rewind-dr/rewind/internal/protect/files"
+	"github.com/rewind-dr/rewind/internal/vault"
+)
+
+// RestoreParams are the Params of a RESTORE job.
+type RestoreParams struct {
+	Point   string   `json:"point"`             // a point ID (or unique prefix), or "latest" of the job's resource
+	Target  string   `json:"target"`            // absolute directory to restore into
+	Include []string `json:"include,omitempty"` // only these paths (files.RestoreOptions.Include)
+}
+
+// VerifyParams are the Params of a VERIFY job.
+type VerifyParams struct {
+	ReadData bool `json:"read_data"` // read and authenticate every pack, not only the structure
+}
+
+// CopyParams are the Params of a COPY job: the job copies Point from Vault to TargetVault.
+type CopyParams struct {
+	Point string `json:"point"` // the source point's ID
+}
+
+// PruneParams are the Params of a PRUNE job. Without Resource the retention of every
+// resource with points in the vault is applied.
+type PruneParams struct {
+	Resource string `json:"resource,omitempty"`
+}
+
+func decodeParams(j *catalog.Job, v any) error {
+	if len(j.Params) == 0 {
+		return nil
+	}
+	dec := json.NewDecoder(strings.NewReader(string(j.Params)))
+	dec.DisallowUnknownFields()
+	err := dec.Decode(v)
+	if err == nil && dec.More() {
+		err = errors.New("data after the JSON object")
+	}
+	if err != nil {
+		return errs.Errorf("jobs.Run", errs.Invalid, "job %s: params %.200s: %v", j.ID, j.Params, err).
+			WithHint("see the job kind's parameters in the API reference")
+	}
+	return nil
+}
+
+// execute runs a claimed job. It returns how the job ends when it did not fail.
+func (r *Runner) execute(ctx context.Context, j *catalog.Job, prog *progress) (*finish, error) {
+	switch j.Kind {
+	case catalog.JobBackup:
+		return r.backup(ctx, j, prog)
+	case catalog.JobCopy:
+		return r.copyJob(ctx, j, prog)
+	case catalog.JobRestore:
+		return r.restore(ctx, j, prog)
+	case catalog.JobVerify:
+		return r.verify(ctx, j, prog)
+	case catalog.JobPrune:
+		return r.prune(ctx, j)
+	}
+	return nil, errs.Errorf("jobs.Run", errs.Invalid, "job %s: unknown kind %q", j.ID, j.Kind)
+}
+
+func (r *Runner) resource(j *catalog.Job) (config.Resource, error) {
+	res, ok := r.env.Config.Resources[j.Resource]
+	if !ok {
+		return res, errs.Errorf("jobs.Run", errs.NotFound, "job %s: resource %q is not configured", j.ID, j.Resource).
+			WithHint("the resource was removed from the configuration after the job was created")
+	}
+	return res, nil
+}
+
+// rule returns the plan rule that made j, or nil for a job made on demand.
+func (r *Runner) rule(j *catalog.Job) (*config.Rule, error) {
+	if j.Plan == "" && j.Rule == "" {
+		return nil, nil
+	}
+	p, ok := r.env.Config.Plans[j.Plan]
+	if ok {
+		for i := range p.Rules {
+			if p.Rules[i].Name == j.Rule {
+				return &p.Rules[i], nil
+			}
+		}
+	}
+	return nil, errs.Errorf("jobs.Run", errs.NotFound, "job %s: plan %q has no rule %q in the configuration", j.ID, j.Plan, j.Rule)
+}
+
+func (r *Runner) backup(ctx context.Context, j *catalog.Job, prog *progress) (*finish, error) {
+	const op = "jobs.backup"
+	res, err := r.resource(j)
+	if err != nil {
+		return nil, err
+	}
+	if res.Kind != config.KindFiles {
+		return nil, errs.Errorf(op, errs.Invalid, "resource %s is of kind %s: the server's job runner does not back up %s resources yet", res.Name, res.Kind, res.Kind).
+			WithHint("only files resources run as server jobs for now; back this one up with its own tool")
+	}
+	if res.Host != "" && res.Host != r.env.Host {
+		return nil, errs.Errorf(op, errs.Invalid, "resource %s lives on host %s, and this server (%s) backs up only its own files: agents are not supported yet", res.Name, res.Host, r.env.Host).
+			WithHint("run the server on " + res.Host + ", or back the resource up there with `rewind backup`")
+	}
+	rule, err := r.rule(j)
+	if err != nil {
+		return nil, err
+	}
+	vaultName := j.Vault
+	if vaultName == "" && rule != nil {
+		vaultName = rule.Vault
+	}
+	if vaultName == "" {
+		return nil, errs.Errorf(op, errs.Invalid, "backup job %s names no vault", j.ID)
+	}
+	repo, lock, err := r.lockShared(ctx, vaultName)
+	if err != nil {
+		return nil, err
+	}
+	defer lock.Unlock(context.WithoutCancel(ctx))
+	host := r.hostOf(j)
+	tags := map[string]string{}
+	maps.Copy(tags, res.Tags)
+	if rule != nil {
+		maps.Copy(tags, rule.Tags)
+	}
+
+	start := r.env.Now()
+	parent, err := repo.FindPoint(ctx, "latest", res.Name)
+	if err != nil && !errs.Is(err, errs.NotFound) {
+		return nil, err
+	}
+	if parent != nil && (parent.Kind != vault.KindFiles || parent.Host != host) {
+		parent = nil
+	}
+	opts := files.BackupOptions{
+		Excludes: res.Excludes, OneFileSystem: res.OneFileSystem,
+		Progress: func(s files.Status) { prog.set(s.Bytes, s.BytesTotal, s.Files) },
+	}
+	if parent != nil {
+		opts.Parent = parent.Root
+	}
+	br, err := files.Backup(ctx, store{repo}, res.Paths, opts)
+	if err != nil {
+		return nil, err
+	}
+	if err := repo.Flush(ctx); err != nil {
+		return nil, err
+	}
+	vp := &vault.Point{
+		Kind: vault.KindFiles, Time: start.UTC(), Host: host, Resource: res.Name, Paths: res.Paths,
+		Tags: tags, Root: br.Root,
+		Summary: vault.Summary{
+			Files: br.Summary.Files, Dirs: br.Summary.Dirs, Bytes: br.Summary.BytesInTree,
+			BlobsAdded: br.Summary.NewBlobs, BytesAdded: br.Summary.NewBytes, Duration: r.env.Now().Sub(start),
+		},
+	}
+	if parent != nil {
+		pid := parent.ID
+		vp.Parent = &pid
+	}
+	id, err := repo.SavePoint(ctx, vp)
+	if err != nil {
+		return nil, err
+	}
+	vp.ID = id
+
+	cp := catalogPoint(vaultName, vp)
+	fin := &finish{state: catalog.StateCompleted, update: catalog.JobUpdate{
+		PointID: &cp.ID, BytesDone: catalog.Ptr(int64(br.Summary.BytesRead)),
+		BytesTotal: catalog.Ptr(int64(br.Summary.BytesInTree)), FilesDone: catalog.Ptr(int64(br.Summary.Files)),
+	}}
+	if n := len(br.Warnings); n > 0 {
+		fin.state = catalog.StatePartial
+		fin.warning = fmt.Sprintf("%d files or directories could not be read; the first: %s", n, br.Warnings[0])
+	}
+	var copies []config.Copy
+	if rule != nil {
+		copies = rule.CopyTo
+	}
+	fin.extra = func(ctx context.Context, tx catalog.Tx, _ *catalog.Job) error {
+		if err := tx.UpsertPoint(ctx, cp); err != nil {
+			return err
+		}
+		if err := tx.AppendEvent(ctx, catalog.PointStateEvent(cp, catalog.PointAvailable, r.env.Site)); err != nil {
+			return err
+		}
+		fin.followUps = fin.followUps[:0]
+		for _, c := range copies {
+			cj := &catalog.Job{
+				Kind: catalog.JobCopy, State: catalog.StatePending, Resource: j.Resource, Vault: vaultName,
+				TargetVault: c.Vault, Plan: j.Plan, Rule: j.Rule, Params: mustParams(CopyParams{Point: cp.ID}),
+				DedupKey: "copy/" + j.ID + "/" + c.Vault,
+			}
+			if err := catalog.CreateJobWithEvent(ctx, tx, cj, r.jobEvent); err != nil {
+				return err
+			}
+			fin.followUps = append(fin.followUps, cj.ID)
+		}
+		pid, err := r.retentionJob(ctx, tx, j, vaultName)
+		if err != nil {
+			return err
+		}
+		if pid != "" {
+			fin.followUps = append(fin.followUps, pid)
+		}
+		return nil
+	}
+	return fin, nil
+}
+
+// retentionJob creates the PRUNE job that applies the retention of j's resource in vault
+// after j, when some configured retention applies there; it returns its ID or "".
+func (r *Runner) retentionJob(ctx context.Context, tx catalog.Tx, j *catalog.Job, vaultName string) (string, error) {
+	pols, _ := r.policies(vaultName, j.Resource)
+	if len(pols) == 0 {
+		return "", nil
+	}
+	pj := &catalog.Job{
+		Kind: catalog.JobPrune, State: catalog.StatePending, Resource: j.Resource, Vault: vaultName,
+		Plan: j.Plan, Rule: j.Rule, Params: mustParams(PruneParams{Resource: j.Resource}),
+		DedupKey: "retention/" + j.ID + "/" + vaultName,
+	}
+	if err := catalog.CreateJobWithEvent(ctx, tx, pj, r.jobEvent); err != nil {
+		return "", err
+	}
+	return pj.ID, nil
+}
+
+func mustParams(v any) json.RawMessage {
+	b, err := json.Marshal(v)
+	if err != nil {
+		panic("jobs: marshal params: " + err.Error()) // plain structs always marshal
+	}
+	return b
+}
+
+// catalogPoint is the catalog record of a vault point.
+func catalogPoint(vaultName string, p *vault.Point) *catalog.Point {
+	cp := &catalog.Point{
+		ID: p.ID.String(), Vault: vaultName, Resource: p.Resource, Kind: p.Kind, Time: p.Time,
+		Host: p.Host, Paths: p.Paths, Tags: p.Tags, SizeBytes: int64(p.Summary.Bytes),
+		CopiedFrom: p.Meta[vault.MetaCopiedFrom],
+	}
+	if p.Parent != nil {
+		cp.Parent = p.Parent.String()
+	}
+	if p.Range != nil {
+		from, to := p.Range.From, p.Range.To
+		cp.RangeFrom, cp.RangeTo = &from, &to
+	}
+	return cp
+}
+
+func (r *Runner) copyJob(ctx context.Context, j *catalog.Job, prog *progress) (*finish, error) {
+	const op = "jobs.copy"
+	var params CopyParams
+	if err := decodeParams(j, &params); err != nil {
+		return nil, err
+	}
+	if params.Point == "" || j.Vault == "" || j.TargetVault == "" {
+		return nil, errs.Errorf(op, errs.Invalid, "copy job %s needs a source vault, a target vault and params.point", j.ID)
+	}
+	src, sl, err := r.lockShared(ctx, j.Vault)
+	if err != nil {
+		return nil, err
+	}
+	defer sl.Unlock(context.WithoutCancel(ctx))
+	dst, dl, err := r.lockShared(ctx, j.TargetVault)
+	if err != nil {
+		return nil, err
+	}
+	defer dl.Unlock(context.WithoutCancel(ctx))
+	p, err := src.FindPoint(ctx, params.Point, "")
+	if err != nil {
+		return nil, err
+	}
+	rep, err := vault.Copy(ctx, src, dst, []*vault.Point{p}, func(c vault.CopyProgress) {
+		prog.set(c.BytesCopied, 0, uint64(c.PointsDone))
+	})
+	if err != nil {
+		return nil, err
+	}
+	if len(rep.Points) != 1 {
+		return nil, errs.Errorf(op, errs.Internal, "copy of point %s reported %d points", p.ID, len(rep.Points))
+	}
+	dp, err := dst.LoadPoint(ctx, rep.Points[0].Dst)
+	if err != nil {
+		return nil, err
+	}
+	cp := catalogPoint(j.TargetVault, dp)
+	cp.CopiedFrom = p.ID.String()
+	fin := &finish{state: catalog.StateCompleted, update: catalog.JobUpdate{
+		PointID: &cp.ID, BytesDone: catalog.Ptr(int64(rep.BytesCopied)), FilesDone: catalog.Ptr(int64(dp.Summary.Files)),
+		BytesTotal: catalog.Ptr(int64(dp.Summary.Bytes)),
+	}}
+	fin.extra = func(ctx context.Context, tx catalog.Tx, _ *catalog.Job) error {
+		if err := tx.UpsertPoint(ctx, cp); err != nil {
+			return err
+		}
+		if err := tx.AppendEvent(ctx, catalog.PointStateEvent(cp, catalog.PointAvailable, r.env.Site)); err != nil {
+			return err
+		}
+		fin.followUps = fin.followUps[:0]
+		pid, err := r.retentionJob(ctx, tx, j, j.TargetVault)
+		if pid != "" {
+			fin.followUps = append(fin.followUps, pid)
+		}
+		return err
+	}
+	return fin, nil
+}
+
+func (r *Runner) restore(ctx context.Context, j *catalog.Job, prog *progress) (*finish, error) {
+	const op = "jobs.restore"
+	var params RestoreParams
+	if err := decodeParams(j, &params); err != nil {
+		return nil, err
+	}
+	if params.Point == "" || !filepath.IsAbs(params.Target) || j.Vault == "" {
+		return nil, errs.Errorf(op, errs.Invalid, "restore job %s needs a vault, params.point and an absolute params.target (got %q)", j.ID, params.Target)
+	}
+	repo, lock, err := r.lockShared(ctx, j.Vault)
+	if err != nil {
+		return nil, err
+	}
+	defer lock.Unlock(context.WithoutCancel(ctx))
+	p, err := repo.FindPoint(ctx, params.Point, j.Resource)
+	if err != nil {
+		return nil, err
+	}
+	if p.Kind != vault.KindFiles && p.Kind != vault.KindStream {
+		return nil, errs.Errorf(op, errs.Invalid, "point %s is of kind %s: the server's job runner restores files points only", p.ID.Short(), p.Kind)
+	}
+	rr, err := files.Restore(ctx, store{repo}, p.Root, params.Target, files.RestoreOptions{
+		Include:  params.Include,
+		Progress: func(s files.Status) { prog.set(s.Bytes, s.BytesTotal, s.Files) },
+	})
+	if err != nil && (rr == nil || len(rr.Failed) == 0) {
+		return nil, err
+	}
+	tags := p.Tags
+	if res, ok := r.env.Config.Resources[p.Resource]; ok && len(res.Tags) > 0 {
+		tags = res.Tags
+	}
+	fin := &finish{state: catalog.StateCompleted, update: catalog.JobUpdate{
+		PointID: catalog.Ptr(p.ID.String()), CreatedResource: &params.Target,
+		BytesDone: catalog.Ptr(int64(rr.Bytes)), FilesDone: catalog.Ptr(int64(rr.Files)),
+	}}
+	if len(rr.Failed) > 0 {
+		fin.state = catalog.StatePartial
+		fin.warning = fmt.Sprintf("%d paths could not be restored; the first: %s", len(rr.Failed), rr.Failed[0])
+	}
+	fin.event = func(j *catalog.Job) *catalog.Event { return restoreEvent(j, r.env.Site, p.Resource, tags) }
+	return fin, nil
+}
+
+// restoreEvent is the job event of a restore: the detail also names the resource the point
+// came from and its tags, so a rule can match restores of, say, every app=shop resource.
+func restoreEvent(j *catalog.Job, site, source string, tags map[string]string) *catalog.Event {
+	e := catalog.JobStateEvent(j, site)
+	var d map[string]any
+	if err := json.Unmarshal(e.Detail, &d); err != nil {
+		panic("jobs: decode job detail: " + err.Error()) // the catalog built it from a struct
+	}
+	d["sourceResource"] = source
+	d["resourceTags"] = tags
+	e.Detail = mustParams(d)
+	return e
+}
+
+func (r *Runner) verify(ctx context.Context, j *catalog.Job, prog *progress) (*finish, error) {
+	const op = "jobs.verify"
+	var params VerifyParams
+	if err := decodeParams(j, &params); err != nil {
+		return nil, err
+	}
+	repo, lock, err := r.lockShared(ctx, j.Vault)
+	if err != nil {
+		return nil, err
+	}
+	defer lock.Unlock(context.WithoutCancel(ctx))
+	rep, err := repo.Check(ctx, vault.CheckOptions{ReadData: params.ReadData,
+		Progress: func(done, total int) { prog.set(uint64(done), uint64(total), 0) }})
+	if err != nil {
+		return nil, err
+	}
+	if !rep.OK() {
+		return nil, errs.Errorf(op, errs.Corrupt, "vault %s: check found %d problems; the first: %s", j.Vault, len(rep.Errors), rep.Errors[0]).
+			WithHint("run `rewind check` on the vault for the full list and `rewind repair` where it applies")
+	}
+	return &finish{state: catalog.StateCompleted, update: catalog.JobUpdate{
+		BytesDone: catalog.Ptr(int64(rep.PacksRead)), BytesTotal: catalog.Ptr(int64(rep.Packs)),
+		FilesDone: catalog.Ptr(int64(rep.Points)),
+	}}, nil
+}
+
+func (r *Runner) prune(ctx context.Context, j *catalog.Job) (*finish, error) {
+	var params PruneParams
+	if err := decodeParams(j, &params); err != nil {
+		return nil, err
+	}
+	if params.Resource == "" {
+		params.Resource = j.Resource
+	}
+	if j.Vault == "" {
+		return nil, errs.Errorf("jobs.prune", errs.Invalid, "prune job %s names no vault", j.ID)
+	}
+	deleted, err := r.applyRetention(ctx, j.Vault, params.Resource, r.env.Now())
+	if err != nil {
+		return nil, err
+	}
+	return &finish{state: catalog.StateCompleted, update: catalog.JobUpdate{FilesDone: catalog.Ptr(int64(deleted))}}, nil
+}
+
+// policies returns the retention policies configured for resource's points in vault: those
+// of every rule backing it up into vault and of every copy_to naming vault. ok is false
+// when one of them keeps every point (no retention).
+func (r *Runner) policies(vaultName, resource string) (pols []policy, ok bool) {
+	for _, pn := range sortedKeys(r.env.Config.Plans) {
+		p := r.env.Config.Plans[pn]
+		selected := false
+		for _, rn := range p.Resources {
+			selected = selected || rn == resource
+		}
+		if !selected {
+			continue
+		}
+		for _, rule := range p.Rules {
+			if rule.Vault == vaultName {
+				if rule.Retention.IsZero() {
+					return nil, false
+				}
+				pols = append(pols, policy{name: pn + "/" + rule.Name, ret: rule.Retention})
+			}
+			for _, c := range rule.CopyTo {
+				if c.Vault == vaultName {
+					if c.Retention.IsZero() {
+						return nil, false
+					}
+					pols = append(pols, policy{name: pn + "/" + rule.Name + " copy", ret: c.Retention})
+				}
+			}
+		}
+	}
+	return pols, true
+}
+
+func (r *Runner) applyRetention(ctx context.Context, vaultName, resource string, now time.Time) (int, error) {
+	repo, err := r.env.OpenVault(ctx, vaultName)
+	if err != nil {
+		return 0, err
+	}
+	lock, err := repo.Lock(ctx, true)
+	if err != nil {
+		return 0, err
+	}
+	locked := true
+	defer func() {
+		if locked {
+			lock.Unlock(context.WithoutCancel(ctx))
+		}
+	}()
+	all, err := repo.Points(ctx)
+	if err != nil {
+		return 0, err
+	}
+	remove := r.selectRemovals(all, vaultName, resource, now)
+	deleted := 0
+	for _, p := range remove {
+		if err := repo.DeletePoint(ctx, p.ID); err != nil && !errs.Is(err, errs.NotFound) {
+			return deleted, fmt.Errorf("removing point %s (%d of %d removed so far): %w", p.ID.Short(), deleted, len(remove), err)
+		}
+		if err := r.markDeleted(ctx, vaultName, p); err != nil {
+			return deleted, err
+		}
+		deleted++
+	}
+	if deleted == 0 {
+		return 0, nil
+	}
+	// Prune takes its own exclusive lock.
+	locked = false
+	if err := lock.Unlock(context.WithoutCancel(ctx)); err != nil {
+		return deleted, err
+	}
+	if _, err := repo.Prune(ctx, vault.PruneOptions{}); err != nil {
+		return deleted, err
+	}
+	return deleted, nil
+}
+
+// markDeleted records in the catalog that p was deleted from its vault, with its event.
+func (r *Runner) markDeleted(ctx context.Context, vaultName string, p *vault.Point) error {
+	ctx = context.WithoutCancel(ctx) // the point is gone from the vault: record it regardless
+	return r.env.Store.Tx(ctx, func(tx catalog.Tx) error {
+		cp, err := tx.MarkPointDeleted(ctx, p.ID.String())
+		if errs.Is(err, errs.NotFound) {
+			// Indexed by no one yet (a catalog rebuilt since): record it as history.
+			cp = catalogPoint(vaultName, p)
+			cp.State = catalog.PointDeleted
+			err = tx.UpsertPoint(ctx, cp)
+		}
+		if err != nil {
+			return err
+		}
+		return tx.AppendEvent(ctx, catalog.PointStateEvent(cp, catalog.PointDeleted, r.env.Site))
+	})
+}
+
+// lockShared opens vault name and takes a shared lock on it, with a repository whose index
+// is current under the lock: a prune may have finished between opening and locking, so
+// the vault is asked for again once locked (Env.OpenVault reopens it when its index
+// changed), and the lock moves to the fresher repository. No prune can run while the lock
+// is held.
+func (r *Runner) lockShared(ctx context.Context, name string) (*vault.Repository, *vault.Lock, error) {
+	repo, err := r.env.OpenVault(ctx, name)
+	if err != nil {
+		return nil, nil, err
+	}
+	lock, err := repo.Lock(ctx, false)
+	if err != nil {
+		return nil, nil, err
+	}
+	fresh, err := r.env.OpenVault(ctx, name)
+	if err != nil || fresh == repo {
+		if err != nil {
+			lock.Unlock(context.WithoutCancel(ctx))
+			return nil, nil, err
+		}
+		return repo, lock, nil
+	}
+	// Loaded under the first lock, so after any prune; lock it before letting go.
+	flock, err := fresh.Lock(ctx, false)
+	lock.Unlock(context.WithoutCancel(ctx))
+	if err != nil {
+		return nil, nil, err
+	}
+	return fresh, flock, nil
+}
