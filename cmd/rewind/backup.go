@@ -13,27 +13,7 @@ import (
 	"github.com/rewind-dr/rewind/internal/errs"
 	"github.com/rewind-dr/rewind/internal/protect/files"
 	"github.com/rewind-dr/rewind/internal/vault"
-	"github.com/rewind-dr/rewind/internal/vault/chunker"
 )
-
-// store adapts *vault.Repository to files.Store.
-type store struct{ *vault.Repository }
-
-func (s store) NewChunker(rd io.Reader) files.Chunker {
-	return chunkReader{s.Repository.NewChunker(rd)}
-}
-
-type chunkReader struct{ c *chunker.Chunker }
-
-func (c chunkReader) Next(buf []byte) ([]byte, error) {
-	ch, err := c.c.Next(buf)
-	if err != nil {
-		return nil, err
-	}
-	return ch.Data, nil
-}
-
-var _ files.Store = store{}
 
 func newBackupCmd() *cobra.Command {
 	var (
@@ -136,9 +116,9 @@ the standard input is stored as one file (for database dumps); --resource is req
 			}
 			var res *files.BackupResult
 			if stdin {
-				res, err = files.BackupStream(ctx, store{r}, os.Stdin, stdinName, opts)
+				res, err = files.BackupStream(ctx, files.FromVault(r), os.Stdin, stdinName, opts)
 			} else {
-				res, err = files.Backup(ctx, store{r}, paths, opts)
+				res, err = files.Backup(ctx, files.FromVault(r), paths, opts)
 			}
 			prog.done()
 			if err != nil {

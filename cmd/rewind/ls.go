@@ -57,14 +57,14 @@ Paths are relative to the point as restore lays it out.`,
 				return err
 			}
 			if prefix != "" {
-				if _, err := files.Find(ctx, store{r}, p.Root, prefix); err != nil {
+				if _, err := files.Find(ctx, files.FromVault(r), p.Root, prefix); err != nil {
 					return err
 				}
 			}
 			out := cmd.OutOrStdout()
 			tw := newTable(out)
 			bprefix := []byte(prefix)
-			err = files.Walk(ctx, store{r}, p.Root, func(path []byte, n *vault.Node) error {
+			err = files.Walk(ctx, files.FromVault(r), p.Root, func(path []byte, n *vault.Node) error {
 				if prefix != "" && !bytes.Equal(path, bprefix) && !(bytes.HasPrefix(path, bprefix) && len(path) > len(bprefix) && path[len(bprefix)] == '/') {
 					return nil
 				}

@@ -79,7 +79,7 @@ is restored; the exit code is then 13.`,
 				// of them in flight than there are cores.
 				workers = max(8, 2*runtime.NumCPU())
 			}
-			res, err := files.Restore(ctx, store{r}, p.Root, target, files.RestoreOptions{
+			res, err := files.Restore(ctx, files.FromVault(r), p.Root, target, files.RestoreOptions{
 				Include: includes, Workers: workers, Progress: prog.update,
 			})
 			prog.done()

@@ -151,7 +151,7 @@ func (r *Runner) backup(ctx context.Context, j *catalog.Job, prog *progress) (*f
 	if parent != nil {
 		opts.Parent = parent.Root
 	}
-	br, err := files.Backup(ctx, store{repo}, res.Paths, opts)
+	br, err := files.Backup(ctx, files.FromVault(repo), res.Paths, opts)
 	if err != nil {
 		return nil, err
 	}
@@ -343,7 +343,7 @@ func (r *Runner) restore(ctx context.Context, j *catalog.Job, prog *progress) (*
 	if p.Kind != vault.KindFiles && p.Kind != vault.KindStream {
 		return nil, errs.Errorf(op, errs.Invalid, "point %s is of kind %s: the server's job runner restores files points only", p.ID.Short(), p.Kind)
 	}
-	rr, err := files.Restore(ctx, store{repo}, p.Root, params.Target, files.RestoreOptions{
+	rr, err := files.Restore(ctx, files.FromVault(repo), p.Root, params.Target, files.RestoreOptions{
 		Include:  params.Include,
 		Progress: func(s files.Status) { prog.set(s.Bytes, s.BytesTotal, s.Files) },
 	})

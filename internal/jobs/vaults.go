@@ -4,7 +4,6 @@ import (
 	"bytes"
 	"context"
 	"fmt"
-	"io"
 	"os"
 	"sort"
 	"strings"
@@ -13,12 +12,10 @@ import (
 
 	"github.com/rewind-dr/rewind/internal/config"
 	"github.com/rewind-dr/rewind/internal/errs"
-	"github.com/rewind-dr/rewind/internal/protect/files"
 	"github.com/rewind-dr/rewind/internal/vault"
 	"github.com/rewind-dr/rewind/internal/vault/backend"
 	"github.com/rewind-dr/rewind/internal/vault/backend/location"
 	"github.com/rewind-dr/rewind/internal/vault/backend/retry"
-	"github.com/rewind-dr/rewind/internal/vault/chunker"
 )
 
 // Vaults opens the configured vaults, each with its own password file (and S3 credential
@@ -201,22 +198,3 @@ func (v *Vaults) Close() error {
 	}
 	return first
 }
-
-// store adapts *vault.Repository to files.Store.
-type store struct{ *vault.Repository }
-
-func (s store) NewChunker(rd io.Reader) files.Chunker {
-	return chunkReader{s.Repository.NewChunker(rd)}
-}
-
-type chunkReader struct{ c *chunker.Chunker }
-
-func (c chunkReader) Next(buf []byte) ([]byte, error) {
-	ch, err := c.c.Next(buf)
-	if err != nil {
-		return nil, err
-	}
-	return ch.Data, nil
-}
-
-var _ files.Store = store{}
