@@ -1,12 +1,10 @@
 package postgres
 
 import (
-	"bytes"
 	"context"
-	"crypto/rand"
-	"encoding/hex"
 	"errors"
 	"fmt"
+	"github.com/rewind-dr/rewind/internal/testenv"
 	"net"
 	"net/url"
 	"os"
@@ -65,7 +63,7 @@ type Server struct {
 
 	mu      sync.Mutex
 	cmd     *exec.Cmd
-	out     *syncBuffer
+	out     *testenv.SyncBuffer
 	done    chan error
 	stopped bool
 }
@@ -129,7 +127,7 @@ func Start(t testing.TB, opts Options) *Server {
 	if err != nil {
 		t.Fatalf("postgres: %v", err)
 	}
-	s := &Server{bin: bin, t: t, Password: randomHex(16)}
+	s := &Server{bin: bin, t: t, Password: testenv.RandomHex(16)}
 	if err := s.init(opts); err != nil {
 		t.Fatalf("postgres: %v", err)
 	}
@@ -142,7 +140,7 @@ func Start(t testing.TB, opts Options) *Server {
 	// The free port is found by binding and releasing it, so another process may take it
 	// before the server binds; try a few ports.
 	for attempt := 0; ; attempt++ {
-		s.Port, err = freePort()
+		s.Port, err = testenv.FreePort()
 		if err == nil {
 			err = s.writePort()
 		}
@@ -265,7 +263,7 @@ func (s *Server) run(name string, args ...string) ([]byte, error) {
 // start runs the server and waits until it accepts connections.
 func (s *Server) start() error {
 	s.mu.Lock()
-	s.out = &syncBuffer{}
+	s.out = &testenv.SyncBuffer{}
 	s.done = make(chan error, 1)
 	s.cmd = s.command(s.Bin("postgres"), "-D", s.DataDir)
 	s.cmd.Stdout = s.out
@@ -317,7 +315,7 @@ func (s *Server) waitReady(timeout time.Duration) error {
 func (s *Server) setup(opts Options) error {
 	stmts := []string{"CREATE DATABASE " + DefaultDatabase}
 	if opts.ReplicationUser {
-		s.ReplicationUser, s.ReplicationPassword = "replicator", randomHex(16)
+		s.ReplicationUser, s.ReplicationPassword = "replicator", testenv.RandomHex(16)
 		stmts = append(stmts, fmt.Sprintf("CREATE ROLE %s WITH LOGIN REPLICATION PASSWORD '%s'",
 			s.ReplicationUser, s.ReplicationPassword))
 	}
@@ -343,7 +341,7 @@ func (s *Server) Exec(ctx context.Context, db string, stmts ...string) error {
 // the test on error.
 func (s *Server) CreateDatabase(t testing.TB) string {
 	t.Helper()
-	name := "test_" + randomHex(8)
+	name := "test_" + testenv.RandomHex(8)
 	if err := s.Exec(context.Background(), "postgres", "CREATE DATABASE "+name); err != nil {
 		t.Fatalf("postgres: %v", err)
 	}
@@ -416,39 +414,4 @@ func (s *Server) Chown(path string) error {
 		}
 		return os.Lchown(p, int(s.cred.Uid), int(s.cred.Gid))
 	})
-}
-
-func freePort() (int, error) {
-	l, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		return 0, err
-	}
-	port := l.Addr().(*net.TCPAddr).Port
-	return port, l.Close()
-}
-
-func randomHex(n int) string {
-	b := make([]byte, n)
-	if _, err := rand.Read(b); err != nil {
-		panic(err)
-	}
-	return hex.EncodeToString(b)
-}
-
-// syncBuffer collects the server's output for failure messages.
-type syncBuffer struct {
-	mu  sync.Mutex
-	buf bytes.Buffer
-}
-
-func (b *syncBuffer) Write(p []byte) (int, error) {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	return b.buf.Write(p)
-}
-
-func (b *syncBuffer) String() string {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	return b.buf.String()
 }

@@ -1,17 +1,15 @@
 package s3server
 
 import (
-	"bytes"
 	"context"
-	"crypto/rand"
-	"encoding/hex"
 	"errors"
 	"fmt"
+	"github.com/rewind-dr/rewind/internal/testenv"
 	"net"
 	"os"
 	"os/exec"
 	"path/filepath"
-	"sync"
+	"strconv"
 	"syscall"
 	"testing"
 	"time"
@@ -38,7 +36,7 @@ type Server struct {
 	Region    string
 
 	cmd  *exec.Cmd
-	out  *syncBuffer
+	out  *testenv.SyncBuffer
 	done chan error
 }
 
@@ -104,25 +102,8 @@ func Start(t testing.TB) *Server {
 	return nil
 }
 
-func randomHex(n int) string {
-	b := make([]byte, n)
-	if _, err := rand.Read(b); err != nil {
-		panic(err)
-	}
-	return hex.EncodeToString(b)
-}
-
-func freePort() (string, error) {
-	l, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		return "", err
-	}
-	addr := l.Addr().String()
-	return addr, l.Close()
-}
-
 func start(t testing.TB, bin string) (*Server, error) {
-	addr, err := freePort()
+	addr, err := freeAddr()
 	if err != nil {
 		return nil, fmt.Errorf("find a free port: %w", err)
 	}
@@ -133,11 +114,11 @@ func start(t testing.TB, bin string) (*Server, error) {
 	}
 	s := &Server{
 		Endpoint:  addr,
-		AccessKey: "AK" + randomHex(9),
-		SecretKey: randomHex(20),
+		AccessKey: "AK" + testenv.RandomHex(9),
+		SecretKey: testenv.RandomHex(20),
 		Bucket:    "rewind-test",
 		Region:    "us-east-1",
-		out:       &syncBuffer{},
+		out:       &testenv.SyncBuffer{},
 		done:      make(chan error, 1),
 	}
 	s.cmd = exec.Command(bin,
@@ -242,20 +223,11 @@ func isKilled(err error) bool {
 	return false
 }
 
-// syncBuffer collects the server's output for failure messages.
-type syncBuffer struct {
-	mu  sync.Mutex
-	buf bytes.Buffer
-}
-
-func (b *syncBuffer) Write(p []byte) (int, error) {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	return b.buf.Write(p)
-}
-
-func (b *syncBuffer) String() string {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	return b.buf.String()
+// freeAddr returns a free loopback address, host:port.
+func freeAddr() (string, error) {
+	port, err := testenv.FreePort()
+	if err != nil {
+		return "", err
+	}
+	return net.JoinHostPort("127.0.0.1", strconv.Itoa(port)), nil
 }
