@@ -70,32 +70,9 @@ func openServer(ctx context.Context, o serverOptions) (s *Server, err error) {
 	for _, w := range cfg.Warnings {
 		log.Warn("config", "problem", w.String())
 	}
-	if o.DataDir == "" {
-		o.DataDir = cfg.Server.DataDir
-	}
-	if o.DataDir == "" {
-		o.DataDir = "/var/lib/rewind"
-	}
-	if o.Listen == "" {
-		o.Listen = cfg.Server.Listen
-	}
-	if o.Listen == "" {
-		o.Listen = "127.0.0.1:8080"
-	}
-	if o.Catalog == "" {
-		o.Catalog = cfg.Server.Catalog
-	}
-	if o.Catalog == "" {
-		o.Catalog = filepath.Join(o.DataDir, "catalog.db")
-	}
-	if o.Site == "" {
-		o.Site = defaultSite(cfg)
-	}
+	o = o.withDefaults(cfg)
 	if _, ok := cfg.Sites[o.Site]; !ok {
 		return nil, errs.Errorf(op, errs.Invalid, "--site %q is not a site of the config", o.Site)
-	}
-	if o.Tick <= 0 {
-		o.Tick = 10 * time.Second
 	}
 	s = &Server{opts: o, cfg: cfg, log: log}
 	defer func() {
@@ -140,6 +117,27 @@ func openServer(ctx context.Context, o serverOptions) (s *Server, err error) {
 		return nil, errs.E(op, errs.Unavailable, err).WithHint("is another server using " + o.Listen + "? pick another with --listen")
 	}
 	return s, nil
+}
+
+// withDefaults fills unset options from the config's server block, then the built-in
+// defaults.
+func (o serverOptions) withDefaults(cfg *config.Config) serverOptions {
+	first := func(vals ...string) string {
+		for _, v := range vals {
+			if v != "" {
+				return v
+			}
+		}
+		return ""
+	}
+	o.DataDir = first(o.DataDir, cfg.Server.DataDir, "/var/lib/rewind")
+	o.Listen = first(o.Listen, cfg.Server.Listen, "127.0.0.1:8080")
+	o.Catalog = first(o.Catalog, cfg.Server.Catalog, filepath.Join(o.DataDir, "catalog.db"))
+	o.Site = first(o.Site, defaultSite(cfg))
+	if o.Tick <= 0 {
+		o.Tick = 10 * time.Second
+	}
+	return o
 }
 
 // Addr is the address the API listens on (useful with port 0).
@@ -198,22 +196,24 @@ func (s *Server) Close() error {
 }
 
 // syncCatalog writes the config's sites, vaults and resources into the catalog.
-func (s *Server) syncCatalog(ctx context.Context) error {
+func (s *Server) syncCatalog(ctx context.Context) error { return syncCatalog(ctx, s.store, s.cfg) }
+
+func syncCatalog(ctx context.Context, store catalog.Store, cfg *config.Config) error {
 	var sites []catalog.Site
 	var vaults []catalog.Vault
 	var resources []catalog.Resource
-	for _, name := range sortedKeys(s.cfg.Sites) {
+	for _, name := range sortedKeys(cfg.Sites) {
 		sites = append(sites, catalog.Site{Name: name})
 	}
-	for _, name := range sortedKeys(s.cfg.Vaults) {
-		v := s.cfg.Vaults[name]
+	for _, name := range sortedKeys(cfg.Vaults) {
+		v := cfg.Vaults[name]
 		vaults = append(vaults, catalog.Vault{Name: name, Site: v.Site, URL: v.URL})
 	}
-	for _, name := range sortedKeys(s.cfg.Resources) {
-		r := s.cfg.Resources[name]
+	for _, name := range sortedKeys(cfg.Resources) {
+		r := cfg.Resources[name]
 		resources = append(resources, catalog.Resource{Name: name, Kind: string(r.Kind), Host: r.Host, Tags: r.Tags, Continuous: r.Continuous})
 	}
-	return s.store.Tx(ctx, func(tx catalog.Tx) error { return tx.SyncConfig(ctx, sites, vaults, resources) })
+	return store.Tx(ctx, func(tx catalog.Tx) error { return tx.SyncConfig(ctx, sites, vaults, resources) })
 }
 
 // ensureVaults creates every configured vault whose location holds none yet (a new
@@ -323,6 +323,67 @@ func (a apiJobs) Cancel(ctx context.Context, id string) (*catalog.Job, error) {
 		return err
 	})
 	return j, err
+}
+
+func newCatalogCmd() *cobra.Command {
+	var o serverOptions
+	var asJSON bool
+	rebuild := &cobra.Command{
+		Use:   "rebuild --config FILE",
+		Short: "Rebuild the catalog's recovery points from the vaults",
+		Long: `Read every vault the config names and make the catalog's recovery points match them:
+every point found is AVAILABLE (a lost or deleted catalog comes back whole), and a point
+the catalog knew that its vault no longer holds is marked MISSING. Nothing is deleted from
+any vault. Job history is not in the vaults, so it starts empty in a new catalog.`,
+		Example: `  rewind catalog rebuild --config /etc/rewind/rewind.yaml
+  rewind catalog rebuild --config rewind.yaml --catalog postgres://rewind:…@db/rewind --json`,
+		Args: cobra.NoArgs,
+		RunE: func(cmd *cobra.Command, args []string) error {
+			ctx := cmd.Context()
+			if o.ConfigPath == "" {
+				return errs.Errorf("catalog rebuild", errs.Invalid, "--config is required")
+			}
+			cfg, err := config.Load(o.ConfigPath, config.CheckSecretFiles())
+			if err != nil {
+				return err
+			}
+			o = o.withDefaults(cfg)
+			if err := os.MkdirAll(o.DataDir, 0o700); err != nil {
+				return errs.E("catalog rebuild", errs.Invalid, err)
+			}
+			store, err := sqlstore.Open(ctx, o.Catalog, sqlstore.Options{})
+			if err != nil {
+				return err
+			}
+			defer store.Close()
+			if err := syncCatalog(ctx, store, cfg); err != nil {
+				return err
+			}
+			vaults := jobs.NewVaults(cfg, vault.OpenOptions{Host: hostname()})
+			defer vaults.Close()
+			rep, err := jobs.Rebuild(ctx, jobs.Env{Store: store, Config: cfg, Site: o.Site, Host: hostname(), OpenVault: vaults.Open})
+			out := cmd.OutOrStdout()
+			if rep != nil {
+				if asJSON {
+					if jerr := writeJSON(out, rep); jerr != nil {
+						return jerr
+					}
+				} else {
+					fmt.Fprintf(out, "read %d vaults: %d points available (%d new to the catalog), %d missing from their vault\n",
+						rep.Vaults, rep.Points, rep.Added, rep.Missing)
+				}
+			}
+			return err
+		},
+	}
+	f := rebuild.Flags()
+	f.StringVar(&o.ConfigPath, "config", "", "the server config (YAML)")
+	f.StringVar(&o.DataDir, "data-dir", "", "the server's data directory (default: server.data_dir, else /var/lib/rewind)")
+	f.StringVar(&o.Catalog, "catalog", "", "catalog: an SQLite file or postgres://… (default DATA_DIR/catalog.db)")
+	f.BoolVar(&asJSON, "json", false, "print the report as JSON")
+	cmd := &cobra.Command{Use: "catalog", Short: "Maintain the control plane's catalog"}
+	cmd.AddCommand(rebuild)
+	return cmd
 }
 
 func newServerCmd() *cobra.Command {
