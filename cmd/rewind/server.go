@@ -10,7 +10,6 @@ import (
 	"net/http"
 	"os"
 	"path/filepath"
-	"sort"
 	"strings"
 	"time"
 
@@ -279,9 +278,7 @@ func defaultSite(cfg *config.Config) string {
 			}
 		}
 	}
-	names := sortedKeys(cfg.Sites)
-	sort.Strings(names)
-	if len(names) > 0 {
+	if names := sortedKeys(cfg.Sites); len(names) > 0 {
 		return names[0]
 	}
 	return ""
