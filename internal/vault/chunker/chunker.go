@@ -16,7 +16,7 @@ const (
 	LimitMin = 64
 	// LimitAvg is the smallest allowed Params.Avg.
 	LimitAvg = 256
-	// LimitMax is the largest allowed Params.Max; the chunker buffers up to twice Max.
+	// LimitMax is the largest allowed Params.Max; the chunker buffers up to 1.5 × Max.
 	LimitMax = 256 << 20
 )
 
@@ -106,7 +106,7 @@ type Chunker struct {
 	offset   uint64 // stream offset of buf[pos]
 }
 
-// initialBuf is the first buffer allocation, so short streams do not allocate twice Max.
+// initialBuf is the first buffer allocation, so short streams do not allocate 1.5 × Max.
 const initialBuf = 64 << 10
 
 // New returns a Chunker reading rd, with boundaries keyed by key. If p is not valid the
@@ -195,13 +195,14 @@ func (c *Chunker) Next(buf []byte) (Chunk, error) {
 const maxEmptyReads = 100
 
 // fill moves the unread bytes to the front of the buffer and reads until the buffer is full
-// or the stream ends, growing the buffer up to twice Max.
+// or the stream ends, growing the buffer up to one and a half times Max (enough for a
+// maximal chunk plus read-ahead; each refill moves at most Max bytes).
 func (c *Chunker) fill() error {
 	if c.pos > 0 {
 		c.end = copy(c.buf, c.buf[c.pos:c.end])
 		c.pos = 0
 	}
-	limit := 2 * c.p.Max
+	limit := c.p.Max + c.p.Max/2
 	empty := 0
 	for !c.eof {
 		if c.end == len(c.buf) {
