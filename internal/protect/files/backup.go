@@ -198,6 +198,10 @@ type backup struct {
 	bufs   sync.Pool
 	saving chan struct{} // bounds SaveBlob calls in flight across all files
 
+	prefetchMu  sync.Mutex
+	prefetched  map[vault.ID]*treeFuture // parent trees loading ahead of the walk
+	prefetchSem chan struct{}            // bounds those loads
+
 	links map[[2]uint64]*linkGroup // walker goroutine only
 
 	mu       sync.Mutex // guards res, status, firstErr
@@ -242,6 +246,8 @@ func newBackup(ctx context.Context, op string, store Store, opts BackupOptions) 
 	b.ctx, b.cancel = context.WithCancelCause(ctx)
 	b.g.SetLimit(opts.Workers)
 	b.saving = make(chan struct{}, runtime.NumCPU()+1)
+	b.prefetched = make(map[vault.ID]*treeFuture)
+	b.prefetchSem = make(chan struct{}, runtime.NumCPU())
 	return b, nil
 }
 
@@ -309,12 +315,20 @@ func (b *backup) excluded(p string) bool {
 
 // loadParent loads a tree of the parent point; on failure the files under it are read in full.
 func (b *backup) loadParent(id vault.ID, path string) *vault.Tree {
-	data, err := b.store.LoadBlob(b.ctx, vault.TreeBlob, id, nil)
+	b.prefetchMu.Lock()
+	f, ok := b.prefetched[id]
+	delete(b.prefetched, id)
+	b.prefetchMu.Unlock()
+	var t *vault.Tree
+	var err error
+	if ok {
+		<-f.done
+		t, err = f.tree, f.err
+	} else {
+		t, err = b.fetchTree(id)
+	}
 	if err == nil {
-		var t *vault.Tree
-		if t, err = vault.DecodeTree(data); err == nil {
-			return t
-		}
+		return t
 	}
 	if b.ctx.Err() == nil {
 		b.warn(path, fmt.Errorf("parent tree %s unreadable, reading files in full: %w", id.Short(), err))
@@ -469,7 +483,70 @@ func (b *backup) visit(d *dirState, i int, p, name string, st *unix.Stat_t, prev
 }
 
 // walkDir lists directory p and visits its entries in name order.
+// treeFuture is a parent tree being loaded ahead of the walk.
+type treeFuture struct {
+	done chan struct{}
+	tree *vault.Tree
+	err  error
+}
+
+func (b *backup) fetchTree(id vault.ID) (*vault.Tree, error) {
+	data, err := b.store.LoadBlob(b.ctx, vault.TreeBlob, id, nil)
+	if err != nil {
+		return nil, err
+	}
+	return vault.DecodeTree(data)
+}
+
+// prefetchSubtrees starts loading the parent's subdirectory trees of a directory about to
+// be walked, with at most NumCPU loads in flight, so reading and decoding the parent point
+// overlaps with listing and stat-ing the file system. loadParent takes the results.
+func (b *backup) prefetchSubtrees(prev *vault.Tree) {
+	if prev == nil {
+		return
+	}
+	var ids []vault.ID
+	b.prefetchMu.Lock()
+	for _, n := range prev.Nodes {
+		if n.Type != vault.NodeDir || n.Subtree == nil {
+			continue
+		}
+		if _, ok := b.prefetched[*n.Subtree]; ok {
+			continue
+		}
+		ids = append(ids, *n.Subtree)
+		b.prefetched[*n.Subtree] = &treeFuture{done: make(chan struct{})}
+	}
+	futures := make([]*treeFuture, len(ids))
+	for i, id := range ids {
+		futures[i] = b.prefetched[id]
+	}
+	b.prefetchMu.Unlock()
+	// At most cap(prefetchSem) goroutines per directory, each taking the next ID.
+	var next atomic.Int64
+	for w := 0; w < min(len(ids), cap(b.prefetchSem)); w++ {
+		go func() {
+			for {
+				i := int(next.Add(1) - 1)
+				if i >= len(ids) {
+					return
+				}
+				f := futures[i]
+				select {
+				case b.prefetchSem <- struct{}{}:
+					f.tree, f.err = b.fetchTree(ids[i])
+					<-b.prefetchSem
+				case <-b.ctx.Done():
+					f.err = b.ctx.Err()
+				}
+				close(f.done)
+			}
+		}()
+	}
+}
+
 func (b *backup) walkDir(d *dirState, p string, prev *vault.Tree, dev uint64) {
+	b.prefetchSubtrees(prev)
 	names, err := readDirNames(p)
 	if err != nil {
 		b.warn(p, fmt.Errorf("list directory: %w", err))
