@@ -147,17 +147,13 @@ type jobJSON struct {
 func (s *serverEnv) jobs() []jobJSON {
 	s.t.Helper()
 	out := s.client("jobs", "--json")
-	var list []jobJSON
-	if err := json.Unmarshal([]byte(out), &list); err != nil {
-		var wrapped struct {
-			Items []jobJSON `json:"items"`
-		}
-		if err2 := json.Unmarshal([]byte(out), &wrapped); err2 != nil {
-			s.t.Fatalf("jobs --json: %v\n%s", err, out)
-		}
-		list = wrapped.Items
+	var page struct {
+		Items []jobJSON `json:"items"`
 	}
-	return list
+	if err := json.Unmarshal([]byte(out), &page); err != nil {
+		s.t.Fatalf("jobs --json: %v\n%s", err, out)
+	}
+	return page.Items
 }
 
 // waitJobs polls until cond holds for the job list, or fails after timeout.
@@ -200,17 +196,7 @@ func TestServerBacksUpCopiesAndTheCopyRestoresAlone(t *testing.T) {
 	s.waitJobs(60*time.Second, "backup and copy COMPLETED", func(l []jobJSON) bool {
 		return countState(l, "backup", "COMPLETED") == 1 && countState(l, "copy", "COMPLETED") == 1
 	})
-	var points []map[string]any
-	if err := json.Unmarshal([]byte(s.client("points", "--json")), &points); err != nil {
-		var wrapped struct {
-			Items []map[string]any `json:"items"`
-		}
-		if err2 := json.Unmarshal([]byte(s.client("points", "--json")), &wrapped); err2 != nil {
-			t.Fatal(err)
-		}
-		points = wrapped.Items
-	}
-	if len(points) != 2 {
+	if points := s.pointIDs(); len(points) != 2 {
 		t.Errorf("the catalog lists %d points, want the backup and its copy", len(points))
 	}
 	s.stop()
@@ -277,13 +263,7 @@ func (s *serverEnv) pointIDs() map[string]string {
 	out := s.client("points", "--json")
 	var list []map[string]any
 	if err := json.Unmarshal([]byte(out), &list); err != nil {
-		var wrapped struct {
-			Items []map[string]any `json:"items"`
-		}
-		if err2 := json.Unmarshal([]byte(out), &wrapped); err2 != nil {
-			s.t.Fatalf("points --json: %v\n%s", err, out)
-		}
-		list = wrapped.Items
+		s.t.Fatalf("points --json: %v\n%s", err, out)
 	}
 	ids := map[string]string{}
 	for _, p := range list {

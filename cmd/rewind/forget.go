@@ -2,6 +2,7 @@ package main
 
 import (
 	"fmt"
+	"io"
 	"sort"
 	"strings"
 	"time"
@@ -201,7 +202,7 @@ func applyRetention(points []*vault.Point, r plan.Retention, now time.Time) []fo
 	return out
 }
 
-func printDecisions(w interface{ Write([]byte) (int, error) }, ds []forgetDecision, dryRun bool) {
+func printDecisions(w io.Writer, ds []forgetDecision, dryRun bool) {
 	tw := newTable(w)
 	fmt.Fprintln(tw, "ID\tTIME\tHOST\tRESOURCE\tACTION\tREASONS")
 	for _, d := range ds {

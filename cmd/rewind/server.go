@@ -2,6 +2,7 @@ package main
 
 import (
 	"context"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"io"
@@ -23,8 +24,6 @@ import (
 	"github.com/rewind-dr/rewind/internal/errs"
 	"github.com/rewind-dr/rewind/internal/jobs"
 	"github.com/rewind-dr/rewind/internal/vault"
-	"github.com/rewind-dr/rewind/internal/vault/backend/location"
-	"github.com/rewind-dr/rewind/internal/vault/backend/retry"
 )
 
 // serverOptions are the server's settings after flags override the config file.
@@ -88,19 +87,19 @@ func openServer(ctx context.Context, o serverOptions) (s *Server, err error) {
 	if err := os.MkdirAll(o.DataDir, 0o700); err != nil {
 		return nil, errs.E(op, errs.Invalid, err).WithHint("choose a data directory this user can create, with --data-dir")
 	}
+	host := hostname()
+	// Jobs on one vault wait for each other's locks (a prune after a backup, two prunes of
+	// one vault) rather than fail.
+	s.vaults = jobs.NewVaults(cfg, vault.OpenOptions{Host: host, LockWait: 10 * time.Minute})
 	if err := s.ensureVaults(ctx); err != nil {
 		return nil, err
 	}
 	if s.store, err = sqlstore.Open(ctx, o.Catalog, sqlstore.Options{}); err != nil {
 		return nil, err
 	}
-	if err := s.syncCatalog(ctx); err != nil {
+	if err := control.SyncConfig(ctx, s.store, cfg); err != nil {
 		return nil, err
 	}
-	host := hostname()
-	// Jobs on one vault wait for each other's locks (a prune after a backup, two
-	// prunes of one vault) rather than fail.
-	s.vaults = jobs.NewVaults(cfg, vault.OpenOptions{Host: host, LockWait: 10 * time.Minute})
 	runner, err := jobs.NewRunner(jobs.Env{Store: s.store, Config: cfg, Site: o.Site, Host: host, OpenVault: s.vaults.Open}, jobs.RunnerOptions{})
 	if err != nil {
 		return nil, err
@@ -194,79 +193,19 @@ func (s *Server) Close() error {
 	return errors.Join(list...)
 }
 
-// syncCatalog writes the config's sites, vaults and resources into the catalog.
-func (s *Server) syncCatalog(ctx context.Context) error { return syncCatalog(ctx, s.store, s.cfg) }
-
-func syncCatalog(ctx context.Context, store catalog.Store, cfg *config.Config) error {
-	var sites []catalog.Site
-	var vaults []catalog.Vault
-	var resources []catalog.Resource
-	for _, name := range sortedKeys(cfg.Sites) {
-		sites = append(sites, catalog.Site{Name: name})
-	}
-	for _, name := range sortedKeys(cfg.Vaults) {
-		v := cfg.Vaults[name]
-		vaults = append(vaults, catalog.Vault{Name: name, Site: v.Site, URL: v.URL})
-	}
-	for _, name := range sortedKeys(cfg.Resources) {
-		r := cfg.Resources[name]
-		resources = append(resources, catalog.Resource{Name: name, Kind: string(r.Kind), Host: r.Host, Tags: r.Tags, Continuous: r.Continuous})
-	}
-	return store.Tx(ctx, func(tx catalog.Tx) error { return tx.SyncConfig(ctx, sites, vaults, resources) })
-}
-
-// ensureVaults creates every configured vault whose location holds none yet (a new
-// local directory or an empty S3 prefix), with its password file. A vault that exists is
-// only checked to open with its password.
+// ensureVaults creates every configured vault whose location holds none yet, with its
+// password file; a vault that exists is only checked to open with its password.
 func (s *Server) ensureVaults(ctx context.Context) error {
 	for _, name := range sortedKeys(s.cfg.Vaults) {
-		vc := s.cfg.Vaults[name]
-		pw, err := os.ReadFile(vc.PasswordFile)
+		created, err := s.vaults.Ensure(ctx, name)
 		if err != nil {
-			return errs.E("server", errs.Invalid, fmt.Errorf("vault %s: password file: %w", name, err))
+			return err
 		}
-		password := strings.TrimRight(string(pw), "\r\n")
-		var creds location.Credentials
-		if vc.S3 != nil {
-			creds.Region = vc.S3.Region
-			if creds.AccessKey, err = readTrimmed(vc.S3.AccessKeyFile); err != nil {
-				return err
-			}
-			if creds.SecretKey, err = readTrimmed(vc.S3.SecretKeyFile); err != nil {
-				return err
-			}
+		if created {
+			s.log.Info("created vault", "vault", name, "location", s.cfg.Vaults[name].URL)
 		}
-		be, err := location.Open(ctx, vc.URL, creds)
-		if err != nil {
-			return errs.E("server", errs.KindOf(err), fmt.Errorf("vault %s: %w", name, err))
-		}
-		be = retry.New(be, retry.Policy{})
-		r, err := vault.Open(ctx, be, password, vault.OpenOptions{Host: hostname()})
-		if errs.Is(err, errs.NotFound) {
-			r, err = vault.Init(ctx, be, password, vault.InitOptions{Host: hostname()})
-			if err == nil {
-				s.log.Info("created vault", "vault", name, "location", be.Location(), "id", r.ID()[:8])
-			}
-		}
-		if err != nil {
-			be.Close()
-			return errs.E("server", errs.KindOf(err), fmt.Errorf("vault %s: %w", name, err))
-		}
-		r.Close()
-		be.Close()
 	}
 	return nil
-}
-
-func readTrimmed(path string) (string, error) {
-	if path == "" {
-		return "", nil
-	}
-	b, err := os.ReadFile(path)
-	if err != nil {
-		return "", errs.E("server", errs.Invalid, err)
-	}
-	return strings.TrimRight(string(b), "\r\n"), nil
 }
 
 // defaultSite is the site of the first vault named by a plan rule, else the first site.
@@ -304,7 +243,10 @@ func (a apiJobs) Start(ctx context.Context, req api.StartJob) (*catalog.Job, err
 	}
 	var raw []byte
 	if len(params) > 0 {
-		raw, _ = jsonMarshal(params)
+		var err error
+		if raw, err = json.Marshal(params); err != nil {
+			return nil, errs.E("server.StartJob", errs.Internal, err)
+		}
 	}
 	return a.s.svc.Submit(ctx, control.Request{Kind: req.Kind, Resource: req.Resource, Vault: req.Vault, Target: req.TargetVault, Params: raw})
 }
@@ -353,7 +295,7 @@ any vault. Job history is not in the vaults, so it starts empty in a new catalog
 				return err
 			}
 			defer store.Close()
-			if err := syncCatalog(ctx, store, cfg); err != nil {
+			if err := control.SyncConfig(ctx, store, cfg); err != nil {
 				return err
 			}
 			vaults := jobs.NewVaults(cfg, vault.OpenOptions{Host: hostname()})

@@ -1,7 +1,6 @@
 package main
 
 import (
-	"encoding/json"
 	"sort"
 	"strings"
 
@@ -39,5 +38,3 @@ func tagsMatch(have, want map[string]string) bool {
 	}
 	return true
 }
-
-func jsonMarshal(v any) ([]byte, error) { return json.Marshal(v) }

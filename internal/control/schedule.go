@@ -4,7 +4,6 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"sort"
 	"time"
 
 	"github.com/rewind-dr/rewind/internal/catalog"
@@ -191,11 +190,4 @@ func (s *Service) Run(ctx context.Context, interval time.Duration, onErr func(er
 	}
 }
 
-func sortedPlanNames(cfg *config.Config) []string {
-	names := make([]string, 0, len(cfg.Plans))
-	for n := range cfg.Plans {
-		names = append(names, n)
-	}
-	sort.Strings(names)
-	return names
-}
+func sortedPlanNames(cfg *config.Config) []string { return sorted(cfg.Plans) }

@@ -124,46 +124,76 @@ func indexNames(ctx context.Context, be backend.Backend) (string, error) {
 }
 
 func (v *Vaults) openVault(ctx context.Context, op, name string) (*cached, error) {
+	rbe, pw, err := v.connect(ctx, op, name)
+	if err != nil {
+		return nil, err
+	}
+	// Listed before opening: a change made meanwhile makes the next Open reload.
+	index, err := indexNames(ctx, rbe)
+	if err != nil {
+		rbe.Close()
+		return nil, errs.E(op, errs.KindOf(err), fmt.Errorf("vault %s: listing its index: %w", name, err))
+	}
+	r, err := vault.Open(ctx, rbe, pw, v.opts)
+	if err != nil {
+		rbe.Close()
+		return nil, errs.E(op, errs.KindOf(err), fmt.Errorf("vault %s: %w", name, err))
+	}
+	return &cached{repo: r, index: index}, nil
+}
+
+// connect reads the password (and S3 credential) files of the configured vault name and
+// returns its storage behind the retry decorator.
+func (v *Vaults) connect(ctx context.Context, op, name string) (backend.Backend, string, error) {
 	vc, ok := v.cfg.Vaults[name]
 	if !ok {
-		return nil, errs.Errorf(op, errs.NotFound, "vault %q is not configured", name).
+		return nil, "", errs.Errorf(op, errs.NotFound, "vault %q is not configured", name).
 			WithHint("add it under vaults: in the server configuration, or fix the plan naming it")
 	}
 	pw, err := readSecret(op, "password file of vault "+name, vc.PasswordFile)
 	if err != nil {
-		return nil, err
+		return nil, "", err
 	}
 	var creds location.Credentials
 	if vc.S3 != nil {
 		creds.Region = vc.S3.Region
 		if vc.S3.AccessKeyFile != "" {
 			if creds.AccessKey, err = readSecret(op, "access key file of vault "+name, vc.S3.AccessKeyFile); err != nil {
-				return nil, err
+				return nil, "", err
 			}
 		}
 		if vc.S3.SecretKeyFile != "" {
 			if creds.SecretKey, err = readSecret(op, "secret key file of vault "+name, vc.S3.SecretKeyFile); err != nil {
-				return nil, err
+				return nil, "", err
 			}
 		}
 	}
 	be, err := location.Open(ctx, vc.URL, creds)
 	if err != nil {
-		return nil, errs.E(op, errs.KindOf(err), fmt.Errorf("vault %s: %w", name, err))
+		return nil, "", errs.E(op, errs.KindOf(err), fmt.Errorf("vault %s: %w", name, err))
 	}
-	rbe := retry.New(be, retry.Policy{})
-	// Listed before opening: a change made meanwhile makes the next Open reload.
-	index, err := indexNames(ctx, rbe)
+	return retry.New(be, retry.Policy{}), pw, nil
+}
+
+// Ensure creates the configured vault name with its password file when its location holds
+// no vault yet (a new directory, an empty S3 prefix), and otherwise checks that it opens
+// with that password. It reports whether it created the vault. Errors as Open's.
+func (v *Vaults) Ensure(ctx context.Context, name string) (created bool, err error) {
+	const op = "jobs.Ensure"
+	be, pw, err := v.connect(ctx, op, name)
 	if err != nil {
-		be.Close()
-		return nil, errs.E(op, errs.KindOf(err), fmt.Errorf("vault %s: listing its index: %w", name, err))
+		return false, err
 	}
-	r, err := vault.Open(ctx, rbe, pw, v.opts)
+	defer be.Close()
+	r, err := vault.Open(ctx, be, pw, v.opts)
+	if errs.Is(err, errs.NotFound) {
+		r, err = vault.Init(ctx, be, pw, vault.InitOptions{Host: v.opts.Host, Runtime: v.opts})
+		created = err == nil
+	}
 	if err != nil {
-		be.Close()
-		return nil, errs.E(op, errs.KindOf(err), fmt.Errorf("vault %s: %w", name, err))
+		return false, errs.E(op, errs.KindOf(err), fmt.Errorf("vault %s: %w", name, err))
 	}
-	return &cached{repo: r, index: index}, nil
+	return created, r.Close()
 }
 
 // readSecret reads a password or key file, without its trailing newline.

@@ -165,14 +165,21 @@ func (r *run) mapAttempt(ctx context.Context, s *state, input any, sc *stateCtx,
 			outs[i], fails[i] = r.runMachine(mctx, s.processor, scope, inputs[i])
 			if fails[i] != nil {
 				if mctx.Err() == nil {
-					_ = r.emit(Event{Type: MapIterationFailed, Scope: scope, State: s.name, Error: fails[i].name, Cause: fails[i].cause})
+					// A history that cannot be written fails the iteration with that error:
+					// an execution must not go on without its record.
+					if hf := r.emitF(Event{Type: MapIterationFailed, Scope: scope, State: s.name, Error: fails[i].name, Cause: fails[i].cause}); hf != nil {
+						fails[i] = hf
+					}
 				}
 				if !s.hasTolerance {
 					cancel()
 				}
 				return
 			}
-			_ = r.emit(Event{Type: MapIterationSucceeded, Scope: scope, State: s.name})
+			if hf := r.emitF(Event{Type: MapIterationSucceeded, Scope: scope, State: s.name}); hf != nil {
+				fails[i] = hf
+				cancel()
+			}
 		}()
 	}
 	wg.Wait()

@@ -4,7 +4,6 @@ import (
 	"context"
 	"net/http/httptest"
 	"path/filepath"
-	"sort"
 	"sync"
 	"testing"
 	"time"
@@ -13,6 +12,7 @@ import (
 	"github.com/rewind-dr/rewind/internal/catalog"
 	"github.com/rewind-dr/rewind/internal/catalog/sqlstore"
 	"github.com/rewind-dr/rewind/internal/config"
+	"github.com/rewind-dr/rewind/internal/control"
 	"github.com/rewind-dr/rewind/internal/errs"
 )
 
@@ -73,23 +73,7 @@ func New(t testing.TB, auth bool) *Env {
 		t.Fatalf("catalog: %v", err)
 	}
 	t.Cleanup(func() { st.Close() })
-	err = st.Tx(ctx, func(tx catalog.Tx) error {
-		var sites []catalog.Site
-		var vaults []catalog.Vault
-		var res []catalog.Resource
-		for _, n := range sorted(cfg.Sites) {
-			sites = append(sites, catalog.Site{Name: n})
-		}
-		for _, n := range sorted(cfg.Vaults) {
-			v := cfg.Vaults[n]
-			vaults = append(vaults, catalog.Vault{Name: n, Site: v.Site, URL: v.URL})
-		}
-		for _, n := range sorted(cfg.Resources) {
-			r := cfg.Resources[n]
-			res = append(res, catalog.Resource{Name: n, Kind: string(r.Kind), Tags: r.Tags, Continuous: r.Continuous})
-		}
-		return tx.SyncConfig(ctx, sites, vaults, res)
-	})
+	err = control.SyncConfig(ctx, st, cfg)
 	if err != nil {
 		t.Fatalf("sync config: %v", err)
 	}
@@ -201,13 +185,4 @@ func (f *FakeJobs) Cancel(ctx context.Context, id string) (*catalog.Job, error) 
 		return nil, errs.E("jobs.Cancel", errs.KindOf(err), err)
 	}
 	return j, nil
-}
-
-func sorted[V any](m map[string]V) []string {
-	out := make([]string, 0, len(m))
-	for k := range m {
-		out = append(out, k)
-	}
-	sort.Strings(out)
-	return out
 }
