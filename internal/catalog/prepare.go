@@ -135,7 +135,10 @@ func (u JobUpdate) Apply(j *Job, now time.Time) error {
 	if u.FinishedAt != nil {
 		next.FinishedAt = u.FinishedAt
 	}
-	next.StartedAt, next.FinishedAt = microPtr(next.StartedAt), microPtr(next.FinishedAt)
+	if u.CompleteBy != nil {
+		next.CompleteBy = u.CompleteBy
+	}
+	next.StartedAt, next.FinishedAt, next.CompleteBy = microPtr(next.StartedAt), microPtr(next.FinishedAt), microPtr(next.CompleteBy)
 	*j = next
 	return nil
 }

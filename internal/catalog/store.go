@@ -129,11 +129,14 @@ type JobUpdate struct {
 	// IfState makes the update conditional: it applies only when the job is in this state,
 	// and fails with errs.Conflict otherwise (two workers claiming one PENDING job: exactly
 	// one succeeds).
-	IfState         *State
-	State           *State
-	Host            *string
-	StartedAt       *time.Time
-	FinishedAt      *time.Time
+	IfState    *State
+	State      *State
+	Host       *string
+	StartedAt  *time.Time
+	FinishedAt *time.Time
+	// CompleteBy sets the completion deadline (a plan rule's completion window counts from
+	// the job's first start).
+	CompleteBy      *time.Time
 	Attempt         *int
 	BytesDone       *int64
 	BytesTotal      *int64

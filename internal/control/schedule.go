@@ -102,12 +102,8 @@ func (s *Service) schedule(ctx context.Context, plan string, rule config.Rule, r
 		d = d.UTC()
 		j.StartBy = &d
 	}
-	if rule.Window.Completion > 0 {
-		// The latest a job that started within its start window may run: the scheduled
-		// time plus both windows.
-		d := at.Add(max(rule.Window.Start, 0) + rule.Window.Completion).UTC()
-		j.CompleteBy = &d
-	}
+	// The completion window counts from the job's start: the runner sets CompleteBy when
+	// it first claims the job.
 	err := s.Store.Tx(ctx, func(tx catalog.Tx) error {
 		j.CreatedAt = tx.Now()
 		return catalog.CreateJobWithEvent(ctx, tx, j, s.event)

@@ -74,7 +74,7 @@ func newFixture(t *testing.T, dsn string) *fixture {
 		Plans: map[string]config.Plan{"gold": {
 			Name: "gold", Resources: []string{"docs"},
 			Rules: []config.Rule{{
-				Name: "daily", Vault: "main", Retention: plan.Retention{KeepLast: 2},
+				Name: "daily", Vault: "main", Retention: plan.Retention{KeepLast: 2}, Window: plan.Window{Completion: 8 * time.Hour},
 				CopyTo: []config.Copy{{Vault: "offsite", Retention: plan.Retention{KeepLast: 1}}},
 				Tags:   map[string]string{"plan": "gold"},
 			}},

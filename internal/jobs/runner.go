@@ -179,10 +179,20 @@ func (r *Runner) claim(ctx context.Context, id string, admit admitFunc) (*catalo
 			}
 		}
 		lastErr := j.Error
-		job, err = catalog.UpdateJobWithEvent(ctx, tx, id, catalog.JobUpdate{
+		u := catalog.JobUpdate{
 			IfState: catalog.Ptr(catalog.StatePending), State: catalog.Ptr(catalog.StateRunning),
 			Host: &host, Error: catalog.Ptr(""),
-		}, r.jobEvent)
+		}
+		if j.StartedAt == nil && j.CompleteBy == nil {
+			// A plan rule's completion window counts from the job's first start, as in
+			// AWS Backup; retries keep that deadline.
+			if rule, _ := r.rule(j); rule != nil {
+				if d, ok := rule.Window.CompletionDeadline(tx.Now()); ok {
+					u.CompleteBy = &d
+				}
+			}
+		}
+		job, err = catalog.UpdateJobWithEvent(ctx, tx, id, u, r.jobEvent)
 		if err != nil {
 			return err
 		}

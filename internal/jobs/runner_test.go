@@ -5,6 +5,7 @@ import (
 	"path/filepath"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/rewind-dr/rewind/internal/catalog"
 	"github.com/rewind-dr/rewind/internal/errs"
@@ -48,6 +49,13 @@ func TestRunner(t *testing.T) {
 	}
 	if p := getJob(t, st, prunes[0].ID); p.State != catalog.StateCompleted || p.FilesDone != 0 {
 		t.Fatalf("prune with one point under keep_last 2: %+v", p)
+	}
+
+	// A plan's job gets its completion deadline when it starts: the window counts from there.
+	pj := run(&catalog.Job{Kind: catalog.JobBackup, Resource: "docs", Vault: "main", Plan: "gold", Rule: "daily"})
+	if pj.State != catalog.StateCompleted || pj.StartedAt == nil || pj.CompleteBy == nil ||
+		!pj.CompleteBy.Equal(pj.StartedAt.Add(8*time.Hour)) {
+		t.Fatalf("plan job's completion deadline: started %v, complete by %v", pj.StartedAt, pj.CompleteBy)
 	}
 
 	for name, tc := range map[string]struct {

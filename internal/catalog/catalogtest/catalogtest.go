@@ -392,6 +392,11 @@ func testTransitions(t *testing.T, s catalog.Store) {
 		t.Fatalf("PENDING -> RUNNING: %v %+v (tx time %v)", err, got, now)
 	}
 	started := *got.StartedAt
+	// The completion deadline is set once the job started (a rule's window counts from there).
+	deadline := started.Add(8 * time.Hour)
+	if got, _, err = step(catalog.JobUpdate{CompleteBy: &deadline}); err != nil || got.CompleteBy == nil || !got.CompleteBy.Equal(deadline) {
+		t.Fatalf("set CompleteBy: %v %+v", err, got)
+	}
 	// Progress without a state change, then the same state again: no transition, allowed.
 	if _, _, err = step(catalog.JobUpdate{BytesDone: catalog.Ptr(int64(100)), FilesDone: catalog.Ptr(int64(3))}); err != nil {
 		t.Fatalf("progress: %v", err)
@@ -418,7 +423,8 @@ func testTransitions(t *testing.T, s catalog.Store) {
 		}
 		same(t, "stored job", stored, &want)
 		if stored.BytesDone != 100 || stored.FilesDone != 3 || stored.BytesTotal != 1000 || stored.Attempt != 1 ||
-			stored.PointID != "abc123" || stored.Error != "" || stored.State != catalog.StateCompleted {
+			stored.PointID != "abc123" || stored.Error != "" || stored.State != catalog.StateCompleted ||
+			stored.CompleteBy == nil || !stored.CompleteBy.Equal(deadline) {
 			t.Fatalf("updates not stored: %+v", stored)
 		}
 		return nil

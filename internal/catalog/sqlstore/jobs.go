@@ -144,9 +144,9 @@ func (t *tx) UpdateJob(ctx context.Context, id string, u catalog.JobUpdate) (*ca
 	}
 	if _, err := t.exec(ctx, op, `UPDATE jobs SET state = $2, host = $3, started_at = $4, finished_at = $5,
 	attempt = $6, bytes_done = $7, bytes_total = $8, files_done = $9, point_id = $10, created_resource = $11,
-	error = $12 WHERE id = $1`,
+	error = $12, complete_by = $13 WHERE id = $1`,
 		j.ID, string(j.State), j.Host, t.d.timePtr(j.StartedAt), t.d.timePtr(j.FinishedAt), j.Attempt,
-		j.BytesDone, j.BytesTotal, j.FilesDone, j.PointID, j.CreatedResource, j.Error); err != nil {
+		j.BytesDone, j.BytesTotal, j.FilesDone, j.PointID, j.CreatedResource, j.Error, t.d.timePtr(j.CompleteBy)); err != nil {
 		return nil, err
 	}
 	return j, nil
