@@ -305,7 +305,8 @@ Needs an operator token.
   backup  --resource R [--vault V]     V defaults to the vault of the plan selecting R
   verify  --vault V [--point ID]
   prune   --vault V [--resource R]
-  copy    --vault V --to-vault W [--point ID] [--resource R]
+  copy    --vault V --to-vault W --point ID     one point
+  copy    --vault V --to-vault W --resource R   every point of R that W lacks (a pull)
 
 Restores are started by "rewind restore --server".` + serverHelp,
 		Example: `  rewind jobs start backup --resource app-files

@@ -24,6 +24,7 @@ type serverEnv struct {
 	listen  string
 	cmd     *exec.Cmd
 	logPath string
+	dataDir string // default dir/server
 }
 
 func newServerEnv(t *testing.T) *serverEnv {
@@ -77,7 +78,10 @@ func (s *serverEnv) start() {
 	if err != nil {
 		s.t.Fatal(err)
 	}
-	s.cmd = exec.Command(rewindBin, "server", "--config", s.cfg, "--data-dir", filepath.Join(s.dir, "server"),
+	if s.dataDir == "" {
+		s.dataDir = filepath.Join(s.dir, "server")
+	}
+	s.cmd = exec.Command(rewindBin, "server", "--config", s.cfg, "--data-dir", s.dataDir,
 		"--listen", s.listen, "--tick", "1s")
 	s.cmd.Env = []string{"PATH=" + os.Getenv("PATH"), "HOME=" + os.Getenv("HOME"), "REWIND_HOST=testhost"}
 	s.cmd.Stdout, s.cmd.Stderr = logf, logf

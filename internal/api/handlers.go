@@ -72,7 +72,7 @@ func (s *Server) listPlans(w http.ResponseWriter, r *http.Request) error {
 			v.Tags = p.Select.Tags
 		}
 		for _, rl := range p.Rules {
-			rv := Rule{Name: rl.Name, Schedule: rl.Schedule.String(), Vault: rl.Vault, Continuous: rl.Continuous}
+			rv := Rule{Name: rl.Name, Schedule: rl.Schedule.String(), Vault: rl.Vault, PullFrom: rl.PullFrom, Continuous: rl.Continuous}
 			if next := rl.Schedule.Next(now); !next.IsZero() {
 				next = next.UTC()
 				rv.NextRun = &next

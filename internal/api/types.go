@@ -56,6 +56,7 @@ type Rule struct {
 	Schedule         string     `json:"schedule"`
 	NextRun          *time.Time `json:"nextRun,omitempty"` // absent when the schedule never fires again
 	Vault            string     `json:"vault"`
+	PullFrom         string     `json:"pullFrom,omitempty"` // a pull rule's source vault
 	Retention        string     `json:"retention,omitempty"`
 	StartWindow      string     `json:"startWindow,omitempty"`
 	CompletionWindow string     `json:"completionWindow,omitempty"`

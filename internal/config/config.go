@@ -49,6 +49,10 @@ type Vault struct {
 	// reads it.
 	PasswordFile string
 	S3           *S3 // nil when the file gives no s3 block
+	// ReadOnly vaults are only read by this server: the source of pull copies, with
+	// credentials that cannot delete. The server takes no lock in them and never writes,
+	// verifies or prunes them; no rule backs up or copies into them.
+	ReadOnly bool
 }
 
 // S3 holds the references to S3 credentials for a vault. Files are absolute paths,
@@ -137,6 +141,11 @@ type Rule struct {
 	CopyTo     []Copy
 	Tags       map[string]string // added to each point beside the resource's tags; never nil
 	Continuous bool
+	// PullFrom, when set, makes this a pull rule: on its schedule the server copies the
+	// selected resources' points that Vault lacks from the vault PullFrom (at another site)
+	// into Vault, then applies Retention there. A recovery site's server runs such rules,
+	// so the primary never holds credentials that can delete the copies.
+	PullFrom string
 }
 
 // Copy sends each point of a rule to a vault at another site.

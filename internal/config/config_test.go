@@ -158,6 +158,24 @@ func TestParseErrors(t *testing.T) {
 			`c.yaml:4:105: plans.p.rules[0].copy_to[0].vault: vault "v2" is at site "a" like the rule's vault "v"; a copy must go to another site (use a second rule to keep two copies at one site)`,
 			`c.yaml:4:118: plans.p.rules[0].copy_to[1].vault: copies to vault "v", the rule's own vault; a copy must go to a vault at another site`,
 		}},
+		{"pull rules", "sites: {a: {}, b: {}}\n" +
+			"vaults: {v: {site: a, url: /v, password_file: /k, read_only: true}, v2: {site: a, url: /v2, password_file: /k}, w: {site: b, url: /w, password_file: /k}}\n" +
+			"resources: {r: {kind: files, paths: [/d]}}\n" +
+			"plans: {p: {select: {resources: [r]}, rules: [\n" +
+			"  {name: same, schedule: '@daily', vault: v2, pull_from: v2},\n" +
+			"  {name: site, schedule: '@daily', vault: v2, pull_from: v},\n" +
+			"  {name: into, schedule: '@daily', vault: v, pull_from: w},\n" +
+			"  {name: more, schedule: '@daily', vault: w, pull_from: v, copy_to: [{vault: v2}], continuous: true},\n" +
+			"  {name: nope, schedule: '@daily', vault: w, pull_from: x},\n" +
+			"  {name: back, schedule: '@daily', vault: w, copy_to: [{vault: v}]}]}}\n", []string{
+			`c.yaml:5:58: plans.p.rules[0].pull_from: pulls from vault "v2", the rule's own vault; pull from a vault at another site`,
+			`c.yaml:6:58: plans.p.rules[1].pull_from: vault "v" is at site "a" like the rule's vault "v2"; a pull copies between sites`,
+			`c.yaml:7:43: plans.p.rules[2].vault: vault "v" is read_only: this server cannot back up or copy into it`,
+			`c.yaml:8:3: plans.p.rules[3].copy_to: a pull rule (pull_from) copies into its vault only; copy further with a rule on the server of that site`,
+			`c.yaml:8:96: plans.p.rules[3].continuous: a pull rule (pull_from) copies recovery points; it cannot be continuous`,
+			`c.yaml:9:57: plans.p.rules[4].pull_from: vault "x" is not defined (defined: v, v2, w)`,
+			`c.yaml:10:64: plans.p.rules[5].copy_to[0].vault: vault "v" is read_only: this server cannot copy into it`,
+		}},
 		{"bad cron, durations and retention", base + `plans:
   p:
     select: {tags: {tier: gold}}

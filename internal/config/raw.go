@@ -52,6 +52,7 @@ type rawVault struct {
 	URL          scalar `yaml:"url" cfg:"required"`
 	PasswordFile scalar `yaml:"password_file" cfg:"required"`
 	S3           *rawS3 `yaml:"s3"`
+	ReadOnly     scalar `yaml:"read_only"`
 }
 
 type rawS3 struct {
@@ -98,6 +99,7 @@ type rawRule struct {
 	CopyTo           []rawCopy     `yaml:"copy_to"`
 	Tags             omap[scalar]  `yaml:"tags"`
 	Continuous       scalar        `yaml:"continuous"`
+	PullFrom         scalar        `yaml:"pull_from"`
 }
 
 type rawRetention struct {

@@ -73,6 +73,11 @@ func TestSchemaAcceptsExamples(t *testing.T) {
 	if err != nil || len(files) == 0 {
 		t.Fatalf("no examples in testdata: %v", err)
 	}
+	shipped, err := filepath.Glob("../../examples/*.yaml")
+	if err != nil || len(shipped) == 0 {
+		t.Fatalf("no example configs in examples/: %v", err)
+	}
+	files = append(files, shipped...)
 	for _, f := range files {
 		data, err := os.ReadFile(f)
 		if err != nil {

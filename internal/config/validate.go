@@ -240,6 +240,7 @@ func (v *validator) vault(e entry[rawVault], cfg *Config) Vault {
 		}
 	}
 	out.PasswordFile = v.secretFile(r.PasswordFile, joinPath(path, "password_file"), "password file")
+	out.ReadOnly = v.boolean(r.ReadOnly, joinPath(path, "read_only"))
 	if r.S3 != nil {
 		sp := joinPath(path, "s3")
 		if r.URL.Set && scheme != "s3" {
@@ -445,10 +446,32 @@ func (v *validator) rule(r rawRule, path string, cfg *Config) Rule {
 	var site string
 	if r.Vault.Set {
 		vault, ok := cfg.Vaults[out.Vault]
-		if !ok {
+		switch {
+		case !ok:
 			v.addf(r.Vault.At, joinPath(path, "vault"), "vault %q is not defined (%s)", out.Vault, names(cfg.Vaults))
+		case vault.ReadOnly:
+			v.addf(r.Vault.At, joinPath(path, "vault"), "vault %q is read_only: this server cannot back up or copy into it", out.Vault)
 		}
 		site = vault.Site
+	}
+	if r.PullFrom.Set {
+		out.PullFrom = r.PullFrom.Value
+		pp := joinPath(path, "pull_from")
+		src, ok := cfg.Vaults[out.PullFrom]
+		switch {
+		case !ok:
+			v.addf(r.PullFrom.At, pp, "vault %q is not defined (%s)", out.PullFrom, names(cfg.Vaults))
+		case out.PullFrom == out.Vault:
+			v.addf(r.PullFrom.At, pp, "pulls from vault %q, the rule's own vault; pull from a vault at another site", out.PullFrom)
+		case site != "" && src.Site == site:
+			v.addf(r.PullFrom.At, pp, "vault %q is at site %q like the rule's vault %q; a pull copies between sites", out.PullFrom, site, out.Vault)
+		}
+		if len(r.CopyTo) > 0 {
+			v.addf(r.At, joinPath(path, "copy_to"), "a pull rule (pull_from) copies into its vault only; copy further with a rule on the server of that site")
+		}
+		if out.Continuous {
+			v.addf(r.Continuous.At, joinPath(path, "continuous"), "a pull rule (pull_from) copies recovery points; it cannot be continuous")
+		}
 	}
 	if r.Retention != nil {
 		out.Retention = v.retention(r.Retention, joinPath(path, "retention"))
@@ -463,6 +486,8 @@ func (v *validator) rule(r rawRule, path string, cfg *Config) Rule {
 			switch {
 			case !ok:
 				v.addf(c.Vault.At, vp, "vault %q is not defined (%s)", cc.Vault, names(cfg.Vaults))
+			case target.ReadOnly:
+				v.addf(c.Vault.At, vp, "vault %q is read_only: this server cannot copy into it", cc.Vault)
 			case cc.Vault == out.Vault:
 				v.addf(c.Vault.At, vp, "copies to vault %q, the rule's own vault; a copy must go to a vault at another site", cc.Vault)
 			case site != "" && target.Site == site:

@@ -93,18 +93,30 @@ func (s *Service) validate(op string, j *catalog.Job) error {
 		return errs.Errorf(op, errs.Invalid, "no vault given and no plan rule names one for resource %q", j.Resource).
 			WithHint("pass a vault")
 	}
-	if _, ok := cfg.Vaults[j.Vault]; !ok {
+	v, ok := cfg.Vaults[j.Vault]
+	if !ok {
 		return errs.Errorf(op, errs.NotFound, "vault %q is not in the config", j.Vault).WithHint("see 'rewind --server … vaults'")
+	}
+	if v.ReadOnly && j.Kind != catalog.JobRestore && j.Kind != catalog.JobCopy {
+		return errs.Errorf(op, errs.Invalid, "vault %q is read_only for this server: it may restore and copy from it, not %s it", j.Vault, verb(j.Kind)).
+			WithHint("run the job on the server that owns the vault")
 	}
 	if j.Kind == catalog.JobCopy {
 		if j.TargetVault == "" {
 			return errs.Errorf(op, errs.Invalid, "a copy job needs a target vault")
 		}
-		if _, ok := cfg.Vaults[j.TargetVault]; !ok {
+		t, ok := cfg.Vaults[j.TargetVault]
+		if !ok {
 			return errs.Errorf(op, errs.NotFound, "target vault %q is not in the config", j.TargetVault)
 		}
+		if t.ReadOnly {
+			return errs.Errorf(op, errs.Invalid, "target vault %q is read_only for this server: it cannot copy into it", j.TargetVault)
+		}
+		if j.TargetVault == j.Vault {
+			return errs.Errorf(op, errs.Invalid, "a copy job copies between two vaults; source and target are both %q", j.Vault)
+		}
 	}
-	if res, ok := cfg.Resources[j.Resource]; ok {
+	if res, ok := cfg.Resources[j.Resource]; ok && agentKind(j.Kind) {
 		j.Host = res.Host
 	}
 	if j.Kind == catalog.JobBackup {
@@ -125,7 +137,7 @@ func (s *Service) ruleFor(resource, vault string) (plan, rule string) {
 				continue
 			}
 			for _, ru := range p.Rules {
-				if ru.Vault == vault {
+				if ru.Vault == vault && ru.PullFrom == "" {
 					return name, ru.Name
 				}
 			}
@@ -146,3 +158,21 @@ func (s *Service) defaultVault(resource string) string {
 	}
 	return ""
 }
+
+// verb names what a job of kind k does to its vault.
+func verb(k catalog.JobKind) string {
+	switch k {
+	case catalog.JobBackup:
+		return "back up into"
+	case catalog.JobVerify:
+		return "verify (which locks)"
+	case catalog.JobPrune:
+		return "prune"
+	}
+	return strings.ToLower(string(k))
+}
+
+// agentKind reports whether a job of kind k runs on its resource's host (an agent there
+// when the host is not the server's): backups read the resource's files and restores
+// write them. Copies, checks and prunes touch only vaults and run on a server.
+func agentKind(k catalog.JobKind) bool { return k == catalog.JobBackup || k == catalog.JobRestore }

@@ -237,3 +237,57 @@ func TestSubmit(t *testing.T) {
 		t.Errorf("bad requests created jobs: %d in the catalog", n)
 	}
 }
+
+const recoveryConfig = `
+sites: {primary: {}, recovery: {}}
+vaults:
+  main:    {site: primary,  url: /srv/vaults/main,    password_file: /etc/rewind/main.key, read_only: true}
+  offsite: {site: recovery, url: /srv/vaults/offsite, password_file: /etc/rewind/offsite.key}
+resources:
+  app-files: {kind: files, host: web1, paths: [/srv/app/data], tags: {tier: gold}}
+plans:
+  pull:
+    select: {tags: {tier: gold}}
+    rules:
+      - {name: hourly, schedule: "0 * * * *", pull_from: main, vault: offsite, retention: {delete_after: 90d}}
+`
+
+// TestPullRules: a recovery site's server schedules a pull rule as a copy job from the
+// read-only vault into its own (run by the server, not the resource's host), and refuses
+// jobs that would write the read-only vault.
+func TestPullRules(t *testing.T) {
+	ctx := context.Background()
+	f := newFixture(t, sqliteStore(t, filepath.Join(t.TempDir(), "catalog.db")))
+	cfg, err := config.Parse("recovery.yaml", []byte(recoveryConfig))
+	if err != nil {
+		t.Fatal(err)
+	}
+	f.svc.Config, f.svc.Site = cfg, "recovery"
+	rep, err := f.svc.Tick(ctx)
+	if err != nil || len(rep.Created) != 1 {
+		t.Fatalf("tick: %+v %v", rep, err)
+	}
+	j := jobs(t, f.store)[0]
+	if j.Kind != catalog.JobCopy || j.Vault != "main" || j.TargetVault != "offsite" || j.Resource != "app-files" ||
+		j.Host != "" || j.Plan != "pull" || j.Rule != "hourly" || len(j.Params) != 0 {
+		t.Fatalf("pull job %+v", j)
+	}
+	for _, r := range []control.Request{
+		{Kind: catalog.JobBackup, Resource: "app-files", Vault: "main"},
+		{Kind: catalog.JobPrune, Vault: "main"},
+		{Kind: catalog.JobVerify, Vault: "main"},
+		{Kind: catalog.JobCopy, Vault: "offsite", Target: "main", Params: []byte(`{"point":"latest"}`)},
+	} {
+		if _, err := f.svc.Submit(ctx, r); !errs.Is(err, errs.Invalid) {
+			t.Errorf("%+v on a read-only vault: %v", r, err)
+		}
+	}
+	// Restoring from it and pulling on demand are fine.
+	if _, err := f.svc.Submit(ctx, control.Request{Kind: catalog.JobCopy, Resource: "app-files", Vault: "main", Target: "offsite"}); err != nil {
+		t.Errorf("pull on demand: %v", err)
+	}
+	if _, err := f.svc.Submit(ctx, control.Request{Kind: catalog.JobRestore, Resource: "app-files", Vault: "main",
+		Params: []byte(`{"point":"latest","target":"/srv/restore"}`)}); err != nil {
+		t.Errorf("restore from a read-only vault: %v", err)
+	}
+}

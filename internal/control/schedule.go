@@ -93,7 +93,11 @@ func (s *Service) schedule(ctx context.Context, plan string, rule config.Rule, r
 		Kind: catalog.JobBackup, State: catalog.StatePending, Resource: resource, Vault: rule.Vault,
 		Plan: plan, Rule: rule.Name, DedupKey: DedupKey(plan, rule.Name, resource, at),
 	}
-	if res, ok := s.Config.Resources[resource]; ok {
+	if rule.PullFrom != "" {
+		// A pull rule copies the resource's points that its vault lacks from the other
+		// site's vault; the copy needs no agent.
+		j.Kind, j.Vault, j.TargetVault = catalog.JobCopy, rule.PullFrom, rule.Vault
+	} else if res, ok := s.Config.Resources[resource]; ok {
 		j.Host = res.Host
 	}
 	sched := at.UTC()

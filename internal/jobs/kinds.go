@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"maps"
 	"path/filepath"
+	"sort"
 	"strings"
 	"time"
 
@@ -31,7 +32,9 @@ type VerifyParams struct {
 
 // CopyParams are the Params of a COPY job: the job copies Point from Vault to TargetVault.
 type CopyParams struct {
-	Point string `json:"point"` // the source point's ID
+	// Point is the source point's ID. Empty: every point of the job's resource that the
+	// target vault holds no copy of (a pull rule's job).
+	Point string `json:"point,omitempty"`
 }
 
 // PruneParams are the Params of a PRUNE job. Without Resource the retention of every
@@ -124,11 +127,11 @@ func (r *Runner) backup(ctx context.Context, j *catalog.Job, prog *progress) (*f
 	if vaultName == "" {
 		return nil, errs.Errorf(op, errs.Invalid, "backup job %s names no vault", j.ID)
 	}
-	repo, lock, err := r.lockShared(ctx, vaultName)
+	repo, release, err := r.lockShared(ctx, vaultName)
 	if err != nil {
 		return nil, err
 	}
-	defer lock.Unlock(context.WithoutCancel(ctx))
+	defer release()
 	host := r.hostOf(j)
 	tags := map[string]string{}
 	maps.Copy(tags, res.Tags)
@@ -269,48 +272,74 @@ func (r *Runner) copyJob(ctx context.Context, j *catalog.Job, prog *progress) (*
 	if err := decodeParams(j, &params); err != nil {
 		return nil, err
 	}
-	if params.Point == "" || j.Vault == "" || j.TargetVault == "" {
-		return nil, errs.Errorf(op, errs.Invalid, "copy job %s needs a source vault, a target vault and params.point", j.ID)
+	if j.Vault == "" || j.TargetVault == "" || (params.Point == "" && j.Resource == "") {
+		return nil, errs.Errorf(op, errs.Invalid, "copy job %s needs a source vault, a target vault and params.point or a resource", j.ID)
 	}
-	src, sl, err := r.lockShared(ctx, j.Vault)
+	src, releaseSrc, err := r.lockShared(ctx, j.Vault)
 	if err != nil {
 		return nil, err
 	}
-	defer sl.Unlock(context.WithoutCancel(ctx))
-	dst, dl, err := r.lockShared(ctx, j.TargetVault)
+	defer releaseSrc()
+	dst, releaseDst, err := r.lockShared(ctx, j.TargetVault)
 	if err != nil {
 		return nil, err
 	}
-	defer dl.Unlock(context.WithoutCancel(ctx))
-	p, err := src.FindPoint(ctx, params.Point, "")
-	if err != nil {
-		return nil, err
-	}
-	rep, err := vault.Copy(ctx, src, dst, []*vault.Point{p}, func(c vault.CopyProgress) {
-		prog.set(c.BytesCopied, 0, uint64(c.PointsDone))
-	})
-	if err != nil {
-		return nil, err
-	}
-	if len(rep.Points) != 1 {
-		return nil, errs.Errorf(op, errs.Internal, "copy of point %s reported %d points", p.ID, len(rep.Points))
-	}
-	dp, err := dst.LoadPoint(ctx, rep.Points[0].Dst)
-	if err != nil {
-		return nil, err
-	}
-	cp := catalogPoint(j.TargetVault, dp)
-	cp.CopiedFrom = p.ID.String()
-	fin := &finish{state: catalog.StateCompleted, update: catalog.JobUpdate{
-		PointID: &cp.ID, BytesDone: catalog.Ptr(int64(rep.BytesCopied)), FilesDone: catalog.Ptr(int64(dp.Summary.Files)),
-		BytesTotal: catalog.Ptr(int64(dp.Summary.Bytes)),
-	}}
-	fin.extra = func(ctx context.Context, tx catalog.Tx, _ *catalog.Job) error {
-		if err := tx.UpsertPoint(ctx, cp); err != nil {
-			return err
+	defer releaseDst()
+	var points []*vault.Point
+	if params.Point != "" {
+		p, err := src.FindPoint(ctx, params.Point, "")
+		if err != nil {
+			return nil, err
 		}
-		if err := tx.AppendEvent(ctx, catalog.PointStateEvent(cp, catalog.PointAvailable, r.env.Site)); err != nil {
-			return err
+		points = []*vault.Point{p}
+	} else if points, err = missingPoints(ctx, src, dst, j.Resource); err != nil {
+		return nil, err
+	}
+	var rep *vault.CopyReport
+	if len(points) > 0 {
+		copyFn := vault.Copy
+		if r.env.Config.Vaults[j.Vault].ReadOnly {
+			copyFn = vault.CopyFromReadOnly
+		}
+		rep, err = copyFn(ctx, src, dst, points, func(c vault.CopyProgress) {
+			prog.set(c.BytesCopied, 0, uint64(c.PointsDone))
+		})
+		if err != nil {
+			return nil, err
+		}
+		if len(rep.Points) != len(points) {
+			return nil, errs.Errorf(op, errs.Internal, "copy of %d points reported %d", len(points), len(rep.Points))
+		}
+	} else {
+		rep = &vault.CopyReport{}
+	}
+	var cps []*catalog.Point
+	var files, bytes int64
+	for _, c := range rep.Points {
+		dp, err := dst.LoadPoint(ctx, c.Dst)
+		if err != nil {
+			return nil, err
+		}
+		cp := catalogPoint(j.TargetVault, dp)
+		cp.CopiedFrom = c.Src.String()
+		cps = append(cps, cp)
+		files += int64(dp.Summary.Files)
+		bytes += int64(dp.Summary.Bytes)
+	}
+	fin := &finish{state: catalog.StateCompleted, update: catalog.JobUpdate{
+		BytesDone: catalog.Ptr(int64(rep.BytesCopied)), FilesDone: &files, BytesTotal: &bytes,
+	}}
+	if n := len(cps); n > 0 {
+		fin.update.PointID = &cps[n-1].ID
+	}
+	fin.extra = func(ctx context.Context, tx catalog.Tx, _ *catalog.Job) error {
+		for _, cp := range cps {
+			if err := tx.UpsertPoint(ctx, cp); err != nil {
+				return err
+			}
+			if err := tx.AppendEvent(ctx, catalog.PointStateEvent(cp, catalog.PointAvailable, r.env.Site)); err != nil {
+				return err
+			}
 		}
 		fin.followUps = fin.followUps[:0]
 		pid, err := r.retentionJob(ctx, tx, j, j.TargetVault)
@@ -322,6 +351,33 @@ func (r *Runner) copyJob(ctx context.Context, j *catalog.Job, prog *progress) (*
 	return fin, nil
 }
 
+// missingPoints returns resource's points in src that dst holds no copy of (no dst point
+// names it as copied_from), oldest first.
+func missingPoints(ctx context.Context, src, dst *vault.Repository, resource string) ([]*vault.Point, error) {
+	have := map[string]bool{}
+	dps, err := dst.Points(ctx)
+	if err != nil {
+		return nil, err
+	}
+	for _, p := range dps {
+		if from := p.Meta[vault.MetaCopiedFrom]; from != "" {
+			have[from] = true
+		}
+	}
+	sps, err := src.Points(ctx)
+	if err != nil {
+		return nil, err
+	}
+	var out []*vault.Point
+	for _, p := range sps {
+		if p.Resource == resource && !have[p.ID.String()] {
+			out = append(out, p)
+		}
+	}
+	sort.Slice(out, func(i, k int) bool { return out[i].Time.Before(out[k].Time) })
+	return out, nil
+}
+
 func (r *Runner) restore(ctx context.Context, j *catalog.Job, prog *progress) (*finish, error) {
 	const op = "jobs.restore"
 	var params RestoreParams
@@ -331,11 +387,11 @@ func (r *Runner) restore(ctx context.Context, j *catalog.Job, prog *progress) (*
 	if params.Point == "" || !filepath.IsAbs(params.Target) || j.Vault == "" {
 		return nil, errs.Errorf(op, errs.Invalid, "restore job %s needs a vault, params.point and an absolute params.target (got %q)", j.ID, params.Target)
 	}
-	repo, lock, err := r.lockShared(ctx, j.Vault)
+	repo, release, err := r.lockShared(ctx, j.Vault)
 	if err != nil {
 		return nil, err
 	}
-	defer lock.Unlock(context.WithoutCancel(ctx))
+	defer release()
 	p, err := repo.FindPoint(ctx, params.Point, j.Resource)
 	if err != nil {
 		return nil, err
@@ -386,11 +442,11 @@ func (r *Runner) verify(ctx context.Context, j *catalog.Job, prog *progress) (*f
 	if err := decodeParams(j, &params); err != nil {
 		return nil, err
 	}
-	repo, lock, err := r.lockShared(ctx, j.Vault)
+	repo, release, err := r.lockShared(ctx, j.Vault)
 	if err != nil {
 		return nil, err
 	}
-	defer lock.Unlock(context.WithoutCancel(ctx))
+	defer release()
 	rep, err := repo.Check(ctx, vault.CheckOptions{ReadData: params.ReadData,
 		Progress: func(done, total int) { prog.set(uint64(done), uint64(total), 0) }})
 	if err != nil {
@@ -523,15 +579,23 @@ func (r *Runner) markDeleted(ctx context.Context, vaultName string, p *vault.Poi
 // is current under the lock: a prune may have finished between opening and locking, so
 // the vault is asked for again once locked (Env.OpenVault reopens it when its index
 // changed), and the lock moves to the fresher repository. No prune can run while the lock
-// is held.
-func (r *Runner) lockShared(ctx context.Context, name string) (*vault.Repository, *vault.Lock, error) {
-	repo, err := r.env.OpenVault(ctx, name)
+// is held. A read_only vault is opened without a lock (this server writes nothing there,
+// not even a lock; a prune by its owner meanwhile makes a read fail loudly, never wrong).
+// release drops the lock.
+func (r *Runner) lockShared(ctx context.Context, name string) (repo *vault.Repository, release func(), err error) {
+	repo, err = r.env.OpenVault(ctx, name)
 	if err != nil {
 		return nil, nil, err
+	}
+	if v, ok := r.env.Config.Vaults[name]; ok && v.ReadOnly {
+		return repo, func() {}, nil
 	}
 	lock, err := repo.Lock(ctx, false)
 	if err != nil {
 		return nil, nil, err
+	}
+	unlock := func(l *vault.Lock) func() {
+		return func() { l.Unlock(context.WithoutCancel(ctx)) }
 	}
 	fresh, err := r.env.OpenVault(ctx, name)
 	if err != nil || fresh == repo {
@@ -539,7 +603,7 @@ func (r *Runner) lockShared(ctx context.Context, name string) (*vault.Repository
 			lock.Unlock(context.WithoutCancel(ctx))
 			return nil, nil, err
 		}
-		return repo, lock, nil
+		return repo, unlock(lock), nil
 	}
 	// Loaded under the first lock, so after any prune; lock it before letting go.
 	flock, err := fresh.Lock(ctx, false)
@@ -547,5 +611,5 @@ func (r *Runner) lockShared(ctx context.Context, name string) (*vault.Repository
 	if err != nil {
 		return nil, nil, err
 	}
-	return fresh, flock, nil
+	return fresh, unlock(flock), nil
 }

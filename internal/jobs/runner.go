@@ -128,8 +128,12 @@ func (r *Runner) Run(ctx context.Context, id string) error {
 
 func (r *Runner) jobEvent(j *catalog.Job) *catalog.Event { return catalog.JobStateEvent(j, r.env.Site) }
 
-// hostOf returns the host that runs j: its resource's host, else this server.
+// hostOf returns the host that runs j: for a backup or restore its resource's host, else
+// this server (copies, checks and prunes touch only vaults).
 func (r *Runner) hostOf(j *catalog.Job) string {
+	if j.Kind != catalog.JobBackup && j.Kind != catalog.JobRestore {
+		return r.env.Host
+	}
 	if res, ok := r.env.Config.Resources[j.Resource]; ok && res.Host != "" {
 		return res.Host
 	}

@@ -177,7 +177,8 @@ func (v *Vaults) connect(ctx context.Context, op, name string) (backend.Backend,
 
 // Ensure creates the configured vault name with its password file when its location holds
 // no vault yet (a new directory, an empty S3 prefix), and otherwise checks that it opens
-// with that password. It reports whether it created the vault. Errors as Open's.
+// with that password. A read_only vault is never created: errs.NotFound when missing. It
+// reports whether it created the vault. Errors as Open's.
 func (v *Vaults) Ensure(ctx context.Context, name string) (created bool, err error) {
 	const op = "jobs.Ensure"
 	be, pw, err := v.connect(ctx, op, name)
@@ -186,6 +187,10 @@ func (v *Vaults) Ensure(ctx context.Context, name string) (created bool, err err
 	}
 	defer be.Close()
 	r, err := vault.Open(ctx, be, pw, v.opts)
+	if errs.Is(err, errs.NotFound) && v.cfg.Vaults[name].ReadOnly {
+		return false, errs.E(op, errs.NotFound, fmt.Errorf("vault %s: %w", name, err)).
+			WithHint("the vault is read_only for this server, which never creates it: check its url, or create it from the server that owns it")
+	}
 	if errs.Is(err, errs.NotFound) {
 		r, err = vault.Init(ctx, be, pw, vault.InitOptions{Host: v.opts.Host, Runtime: v.opts})
 		created = err == nil

@@ -49,15 +49,30 @@ func pointKey(p *Point) string {
 // takes a shared lock on each vault; dst's points are written only after their data is
 // flushed.
 func Copy(ctx context.Context, src, dst *Repository, points []*Point, progress func(CopyProgress)) (*CopyReport, error) {
+	return copyPoints(ctx, src, dst, points, progress, true)
+}
+
+// CopyFromReadOnly is Copy without a lock in src, for a source this process may only read
+// (credentials that cannot write, or a vault another site owns): nothing is written to src.
+// A prune of src running meanwhile can make a read fail (errs.NotFound), never succeed
+// wrongly: every blob read is authenticated, and dst's points are written only after all
+// their data was.
+func CopyFromReadOnly(ctx context.Context, src, dst *Repository, points []*Point, progress func(CopyProgress)) (*CopyReport, error) {
+	return copyPoints(ctx, src, dst, points, progress, false)
+}
+
+func copyPoints(ctx context.Context, src, dst *Repository, points []*Point, progress func(CopyProgress), lockSrc bool) (*CopyReport, error) {
 	const op = "vault.Copy"
 	if src.vault == dst.vault {
 		return nil, errs.Errorf(op, errs.Invalid, "source and destination are the same vault (%s)", src.ID()[:8])
 	}
-	sl, err := src.Lock(ctx, false)
-	if err != nil {
-		return nil, err
+	if lockSrc {
+		sl, err := src.Lock(ctx, false)
+		if err != nil {
+			return nil, err
+		}
+		defer sl.Unlock(context.WithoutCancel(ctx))
 	}
-	defer sl.Unlock(context.WithoutCancel(ctx))
 	dl, err := dst.Lock(ctx, false)
 	if err != nil {
 		return nil, err

@@ -359,6 +359,35 @@ func TestCopy(t *testing.T) {
 	wantKind(t, err, errs.Invalid)
 }
 
+// TestCopyFromReadOnly: a pull from a vault this process may only read writes nothing
+// there, not even a lock, so it runs while the owner holds an exclusive lock.
+func TestCopyFromReadOnly(t *testing.T) {
+	ctx := context.Background()
+	srcBe, dstBe := mem.New(), mem.New()
+	src, p1, _, f1, _ := twoPoints(t, srcBe)
+	dst := initVault(t, dstBe, "another password", vault.OpenOptions{})
+	owner := openVault(t, srcBe, "pw", vault.OpenOptions{Host: "owner"})
+	l, err := owner.Lock(ctx, true)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer l.Unlock(ctx)
+	_, err = vault.Copy(ctx, src, dst, []*vault.Point{p1}, nil)
+	wantKind(t, err, errs.Locked, "owner")
+	before := snapshot(t, srcBe)
+	rep, err := vault.CopyFromReadOnly(ctx, src, dst, []*vault.Point{p1}, nil)
+	if err != nil || rep.PointsCopied != 1 {
+		t.Fatalf("copy from a read-only source: %+v %v", rep, err)
+	}
+	sameSnapshot(t, before, snapshot(t, srcBe))
+	d := openVault(t, dstBe, "another password", vault.OpenOptions{})
+	dpts, err := d.Points(ctx)
+	if err != nil || len(dpts) != 1 {
+		t.Fatal(dpts, err)
+	}
+	sameFiles(t, f1, restoreFiles(t, d, dpts[0]))
+}
+
 // TestConcurrentBackupsFromSeveralHosts: two hosts back up overlapping data into one vault
 // at the same time; both points restore and the vault checks clean.
 func TestConcurrentBackupsFromSeveralHosts(t *testing.T) {
