@@ -166,6 +166,10 @@ type Job struct {
 	CreatedResource string          `json:"createdResource,omitempty"` // restores: what was created
 	Error           string          `json:"error,omitempty"`
 	Params          json.RawMessage `json:"params,omitempty"` // kind-specific parameters, a JSON object
+	// HeartbeatAt is when the agent running the job last reported it alive (jobs run by an
+	// agent on a data host; nil otherwise). A RUNNING agent job whose heartbeat is too old
+	// is taken back by the server.
+	HeartbeatAt *time.Time `json:"heartbeatAt,omitempty"`
 	// DedupKey, when set, is unique among all jobs: the scheduler uses
 	// "plan/rule/resource/scheduled time" so that a due rule becomes a job exactly once,
 	// even with several servers sharing one catalog.

@@ -138,7 +138,11 @@ func (u JobUpdate) Apply(j *Job, now time.Time) error {
 	if u.CompleteBy != nil {
 		next.CompleteBy = u.CompleteBy
 	}
-	next.StartedAt, next.FinishedAt, next.CompleteBy = microPtr(next.StartedAt), microPtr(next.FinishedAt), microPtr(next.CompleteBy)
+	if u.HeartbeatAt != nil {
+		next.HeartbeatAt = u.HeartbeatAt
+	}
+	next.StartedAt, next.FinishedAt = microPtr(next.StartedAt), microPtr(next.FinishedAt)
+	next.CompleteBy, next.HeartbeatAt = microPtr(next.CompleteBy), microPtr(next.HeartbeatAt)
 	*j = next
 	return nil
 }

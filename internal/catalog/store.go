@@ -36,6 +36,8 @@ type Store interface {
 // transaction remains usable (the conformance suite checks this; PostgreSQL would otherwise
 // abort the whole transaction). A Tx is used by one goroutine.
 type Tx interface {
+	ExecutionTx // runbooks, executions, their history and task tokens (executions.go)
+
 	// Now is the transaction's fixed time, from the store's injected clock, truncated to the
 	// microsecond and in UTC.
 	Now() time.Time
@@ -137,6 +139,7 @@ type JobUpdate struct {
 	// CompleteBy sets the completion deadline (a plan rule's completion window counts from
 	// the job's first start).
 	CompleteBy      *time.Time
+	HeartbeatAt     *time.Time
 	Attempt         *int
 	BytesDone       *int64
 	BytesTotal      *int64

@@ -52,6 +52,7 @@ func Run(t *testing.T, newStore func(t *testing.T) catalog.Store) {
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) { tc.fn(t, open(t)) })
 	}
+	runExecutions(t, open)
 }
 
 // tx runs fn in a transaction and fails the test on error.
@@ -397,6 +398,10 @@ func testTransitions(t *testing.T, s catalog.Store) {
 	if got, _, err = step(catalog.JobUpdate{CompleteBy: &deadline}); err != nil || got.CompleteBy == nil || !got.CompleteBy.Equal(deadline) {
 		t.Fatalf("set CompleteBy: %v %+v", err, got)
 	}
+	beat := started.Add(time.Minute)
+	if got, _, err = step(catalog.JobUpdate{HeartbeatAt: &beat}); err != nil || got.HeartbeatAt == nil || !got.HeartbeatAt.Equal(beat) {
+		t.Fatalf("set HeartbeatAt: %v %+v", err, got)
+	}
 	// Progress without a state change, then the same state again: no transition, allowed.
 	if _, _, err = step(catalog.JobUpdate{BytesDone: catalog.Ptr(int64(100)), FilesDone: catalog.Ptr(int64(3))}); err != nil {
 		t.Fatalf("progress: %v", err)
@@ -424,7 +429,7 @@ func testTransitions(t *testing.T, s catalog.Store) {
 		same(t, "stored job", stored, &want)
 		if stored.BytesDone != 100 || stored.FilesDone != 3 || stored.BytesTotal != 1000 || stored.Attempt != 1 ||
 			stored.PointID != "abc123" || stored.Error != "" || stored.State != catalog.StateCompleted ||
-			stored.CompleteBy == nil || !stored.CompleteBy.Equal(deadline) {
+			stored.CompleteBy == nil || !stored.CompleteBy.Equal(deadline) || stored.HeartbeatAt == nil || !stored.HeartbeatAt.Equal(beat) {
 			t.Fatalf("updates not stored: %+v", stored)
 		}
 		return nil

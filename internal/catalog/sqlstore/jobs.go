@@ -10,14 +10,14 @@ import (
 
 const jobCols = `id, kind, state, resource, vault, target_vault, plan, rule, host, scheduled_for, start_by,
 	complete_by, created_at, started_at, finished_at, attempt, bytes_done, bytes_total, files_done, point_id,
-	created_resource, error, params, dedup_key`
+	created_resource, error, params, dedup_key, heartbeat_at`
 
 func scanJob(r scanner) (*catalog.Job, error) {
 	var j catalog.Job
 	err := r.Scan(&j.ID, &j.Kind, &j.State, &j.Resource, &j.Vault, &j.TargetVault, &j.Plan, &j.Rule, &j.Host,
 		timeCol{&j.ScheduledFor}, timeCol{&j.StartBy}, timeCol{&j.CompleteBy}, timeCol{&j.CreatedAt},
 		timeCol{&j.StartedAt}, timeCol{&j.FinishedAt}, &j.Attempt, &j.BytesDone, &j.BytesTotal, &j.FilesDone,
-		&j.PointID, &j.CreatedResource, &j.Error, jsonCol{&j.Params}, nullStringCol{&j.DedupKey})
+		&j.PointID, &j.CreatedResource, &j.Error, jsonCol{&j.Params}, nullStringCol{&j.DedupKey}, timeCol{&j.HeartbeatAt})
 	return &j, err
 }
 
@@ -31,7 +31,7 @@ func (t *tx) jobArgs(j *catalog.Job) []any {
 	return []any{j.ID, string(j.Kind), string(j.State), j.Resource, j.Vault, j.TargetVault, j.Plan, j.Rule, j.Host,
 		d.timePtr(j.ScheduledFor), d.timePtr(j.StartBy), d.timePtr(j.CompleteBy), d.time(j.CreatedAt),
 		d.timePtr(j.StartedAt), d.timePtr(j.FinishedAt), j.Attempt, j.BytesDone, j.BytesTotal, j.FilesDone,
-		j.PointID, j.CreatedResource, j.Error, params, nullString(j.DedupKey)}
+		j.PointID, j.CreatedResource, j.Error, params, nullString(j.DedupKey), d.timePtr(j.HeartbeatAt)}
 }
 
 func (t *tx) CreateJob(ctx context.Context, j *catalog.Job) error {
@@ -43,7 +43,7 @@ func (t *tx) CreateJob(ctx context.Context, j *catalog.Job) error {
 	// aborts the whole transaction, and the caller may want to go on after errs.Exists.
 	// A concurrent transaction inserting the same key makes this one wait for its outcome.
 	res, err := t.exec(ctx, op, `INSERT INTO jobs (`+jobCols+`) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10,
-	$11, $12, $13, $14, $15, $16, $17, $18, $19, $20, $21, $22, $23, $24) ON CONFLICT DO NOTHING`, t.jobArgs(j)...)
+	$11, $12, $13, $14, $15, $16, $17, $18, $19, $20, $21, $22, $23, $24, $25) ON CONFLICT DO NOTHING`, t.jobArgs(j)...)
 	if err != nil {
 		return err
 	}
@@ -144,9 +144,10 @@ func (t *tx) UpdateJob(ctx context.Context, id string, u catalog.JobUpdate) (*ca
 	}
 	if _, err := t.exec(ctx, op, `UPDATE jobs SET state = $2, host = $3, started_at = $4, finished_at = $5,
 	attempt = $6, bytes_done = $7, bytes_total = $8, files_done = $9, point_id = $10, created_resource = $11,
-	error = $12, complete_by = $13 WHERE id = $1`,
+	error = $12, complete_by = $13, heartbeat_at = $14 WHERE id = $1`,
 		j.ID, string(j.State), j.Host, t.d.timePtr(j.StartedAt), t.d.timePtr(j.FinishedAt), j.Attempt,
-		j.BytesDone, j.BytesTotal, j.FilesDone, j.PointID, j.CreatedResource, j.Error, t.d.timePtr(j.CompleteBy)); err != nil {
+		j.BytesDone, j.BytesTotal, j.FilesDone, j.PointID, j.CreatedResource, j.Error, t.d.timePtr(j.CompleteBy),
+		t.d.timePtr(j.HeartbeatAt)); err != nil {
 		return nil, err
 	}
 	return j, nil

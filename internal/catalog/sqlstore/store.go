@@ -199,7 +199,7 @@ func (s *Store) Tx(ctx context.Context, fn func(catalog.Tx) error) (err error) {
 	return nil
 }
 
-// tx is one transaction; its methods live in config.go, jobs.go, points.go and events.go.
+// tx is one transaction; its methods live in config.go, jobs.go, points.go, events.go and executions.go.
 type tx struct {
 	tx  *sql.Tx
 	d   dialect
