@@ -21,6 +21,7 @@ func commands() []*cobra.Command {
 		events,
 		newRunbookCmd(),
 		newServerCmd(),
+		newAgentCmd(),
 		newCatalogCmd(),
 	}
 	return append(cmds, newServerClientCmds()...)

@@ -25,6 +25,8 @@ type serverEnv struct {
 	cmd     *exec.Cmd
 	logPath string
 	dataDir string // default dir/server
+	// extraArgs are added to the server's command line.
+	extraArgs []string
 }
 
 func newServerEnv(t *testing.T) *serverEnv {
@@ -81,8 +83,8 @@ func (s *serverEnv) start() {
 	if s.dataDir == "" {
 		s.dataDir = filepath.Join(s.dir, "server")
 	}
-	s.cmd = exec.Command(rewindBin, "server", "--config", s.cfg, "--data-dir", s.dataDir,
-		"--listen", s.listen, "--tick", "1s")
+	args := append([]string{"server", "--config", s.cfg, "--data-dir", s.dataDir, "--listen", s.listen, "--tick", "1s"}, s.extraArgs...)
+	s.cmd = exec.Command(rewindBin, args...)
 	s.cmd.Env = []string{"PATH=" + os.Getenv("PATH"), "HOME=" + os.Getenv("HOME"), "REWIND_HOST=testhost"}
 	s.cmd.Stdout, s.cmd.Stderr = logf, logf
 	if err := s.cmd.Start(); err != nil {

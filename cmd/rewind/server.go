@@ -1,6 +1,7 @@
 package main
 
 import (
+	"bytes"
 	"context"
 	"encoding/json"
 	"errors"
@@ -34,6 +35,8 @@ type serverOptions struct {
 	Catalog    string
 	Site       string
 	Tick       time.Duration
+	// AgentLease is how long a job run by an agent lives without a heartbeat.
+	AgentLease time.Duration
 	Log        io.Writer
 }
 
@@ -100,7 +103,8 @@ func openServer(ctx context.Context, o serverOptions) (s *Server, err error) {
 	if err := control.SyncConfig(ctx, s.store, cfg); err != nil {
 		return nil, err
 	}
-	runner, err := jobs.NewRunner(jobs.Env{Store: s.store, Config: cfg, Site: o.Site, Host: host, OpenVault: s.vaults.Open}, jobs.RunnerOptions{})
+	runner, err := jobs.NewRunner(jobs.Env{Store: s.store, Config: cfg, Site: o.Site, Host: host, OpenVault: s.vaults.Open,
+		VaultSecrets: s.vaults.Secrets}, jobs.RunnerOptions{AgentLease: o.AgentLease})
 	if err != nil {
 		return nil, err
 	}
@@ -108,7 +112,7 @@ func openServer(ctx context.Context, o serverOptions) (s *Server, err error) {
 		return nil, err
 	}
 	s.svc = &control.Service{Store: s.store, Config: cfg, Site: o.Site, Enqueue: s.queue.Enqueue}
-	if s.api, err = api.New(api.Options{Store: s.store, Config: cfg, Jobs: apiJobs{s}, Tokens: s.tokens, Version: "dev"}); err != nil {
+	if s.api, err = api.New(api.Options{Store: s.store, Config: cfg, Jobs: apiJobs{s}, Agents: apiAgents{s.queue}, Tokens: s.tokens, Version: "dev"}); err != nil {
 		return nil, err
 	}
 	if s.ln, err = net.Listen("tcp", o.Listen); err != nil {
@@ -161,6 +165,11 @@ func (s *Server) Run(ctx context.Context) error {
 		defer close(schedDone)
 		s.svc.Run(ctx, s.opts.Tick, func(err error) { s.log.Error("scheduler", "err", err) })
 	}()
+	agentsDone := make(chan struct{})
+	go func() {
+		defer close(agentsDone)
+		s.reclaimAgentJobs(ctx)
+	}()
 	var err error
 	select {
 	case <-ctx.Done():
@@ -171,6 +180,7 @@ func (s *Server) Run(ctx context.Context) error {
 	defer cancel()
 	hs.Shutdown(stopCtx)
 	<-schedDone
+	<-agentsDone
 	if qerr := s.queue.Stop(stopCtx); qerr != nil && err == nil {
 		err = qerr
 	}
@@ -361,5 +371,70 @@ call; it says so when it starts.`,
 	f.StringVar(&o.Catalog, "catalog", "", "catalog: an SQLite file or postgres://… (default DATA_DIR/catalog.db)")
 	f.StringVar(&o.Site, "site", "", "this server's site (default: the site of the first plan rule's vault)")
 	f.DurationVar(&o.Tick, "tick", 10*time.Second, "how often the scheduler looks for due rules")
+	f.DurationVar(&o.AgentLease, "agent-lease", jobs.DefaultAgentLease, "how long a job run by an agent lives without a heartbeat before the server takes it back")
 	return cmd
+}
+
+// apiAgents serves `rewind agent` through the job queue: the API passes the JSON bodies,
+// decoded here strictly into the queue's types.
+type apiAgents struct{ q *jobs.Queue }
+
+func (a apiAgents) Claim(ctx context.Context, host string) (json.RawMessage, error) {
+	w, err := a.q.ClaimAgentJob(ctx, host)
+	if err != nil || w == nil {
+		return nil, err
+	}
+	b, err := json.Marshal(w)
+	if err != nil {
+		return nil, errs.E("server.ClaimAgentJob", errs.Internal, err)
+	}
+	return b, nil
+}
+
+func (a apiAgents) Heartbeat(ctx context.Context, host, id string, body json.RawMessage) error {
+	var p jobs.AgentProgress
+	if err := decodeStrict("server.AgentHeartbeat", body, &p); err != nil {
+		return err
+	}
+	return a.q.AgentHeartbeat(ctx, host, id, p)
+}
+
+func (a apiAgents) Finish(ctx context.Context, host, id string, body json.RawMessage) error {
+	var r jobs.AgentResult
+	if err := decodeStrict("server.FinishAgentJob", body, &r); err != nil {
+		return err
+	}
+	return a.q.FinishAgentJob(ctx, host, id, r)
+}
+
+// decodeStrict decodes one JSON object into v, refusing unknown fields.
+func decodeStrict(op string, body []byte, v any) error {
+	dec := json.NewDecoder(bytes.NewReader(body))
+	dec.DisallowUnknownFields()
+	if err := dec.Decode(v); err != nil {
+		return errs.Errorf(op, errs.Invalid, "the request body does not fit: %v", err).
+			WithHint("the agent may run another version of Rewind than the server")
+	}
+	return nil
+}
+
+// reclaimAgentJobs takes back, every few seconds until ctx ends, the jobs whose agent
+// stopped reporting.
+func (s *Server) reclaimAgentJobs(ctx context.Context) {
+	t := time.NewTicker(5 * time.Second)
+	defer t.Stop()
+	for {
+		select {
+		case <-ctx.Done():
+			return
+		case <-t.C:
+		}
+		ids, err := s.queue.ReclaimAgentJobs(ctx)
+		if err != nil && ctx.Err() == nil {
+			s.log.Error("taking back the jobs of silent agents", "err", err)
+		}
+		if len(ids) > 0 {
+			s.log.Warn("took back the jobs of silent agents", "jobs", ids)
+		}
+	}
 }

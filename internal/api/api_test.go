@@ -257,6 +257,19 @@ func TestAuthMatrix(t *testing.T) {
 		{"admin starts", "POST", "/v1/jobs", apitest.AdminToken, backup, 201, ""},
 		{"admin reads", "GET", "/v1/plans", apitest.AdminToken, "", 200, ""},
 		{"wrong token on POST", "POST", "/v1/jobs", "nope-nope-nope-nope", backup, 401, "unauthorized"},
+		{"agent may not read jobs", "GET", "/v1/jobs", apitest.AgentToken, "", 403, "forbidden"},
+		{"agent may not start jobs", "POST", "/v1/jobs", apitest.AgentToken, backup, 403, "forbidden"},
+		{"operator may not claim", "POST", "/v1/agents/db1/claim", apitest.OperatorToken, "", 403, "forbidden"},
+		{"viewer may not report", "POST", "/v1/agents/db1/jobs/job1/heartbeat", apitest.ViewerToken, `{}`, 403, "forbidden"},
+		{"no token may not claim", "POST", "/v1/agents/db1/claim", "", "", 401, "unauthorized"},
+		{"agent claims", "POST", "/v1/agents/db1/claim", apitest.AgentToken, "", 200, ""},
+		{"nothing left to claim", "POST", "/v1/agents/db1/claim", apitest.AgentToken, "", 204, ""},
+		{"admin may claim", "POST", "/v1/agents/db2/claim", apitest.AdminToken, "", 204, ""},
+		{"agent heartbeat", "POST", "/v1/agents/db1/jobs/job1/heartbeat", apitest.AgentToken, `{"bytesDone":5}`, 204, ""},
+		{"agent finish", "POST", "/v1/agents/db1/jobs/job1/finish", apitest.AgentToken, `{"counts":{"files":1}}`, 204, ""},
+		{"taken back", "POST", "/v1/agents/db1/jobs/gone/heartbeat", apitest.AgentToken, `{}`, 409, "conflict"},
+		{"report not JSON", "POST", "/v1/agents/db1/jobs/job1/finish", apitest.AgentToken, `[1]`, 400, "invalid"},
+		{"bad host name", "POST", "/v1/agents/..%2f/claim", apitest.AgentToken, "", 400, "invalid"},
 	}
 	for _, c := range cases {
 		t.Run(c.name, func(t *testing.T) {

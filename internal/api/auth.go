@@ -25,7 +25,8 @@ type Token struct {
 	Value string
 }
 
-// rank orders roles; a route needs at least its role's rank.
+// rank orders roles; a route needs at least its role's rank. The agent role stands
+// apart: only agent routes accept it, and they accept admin too.
 func rank(r config.Role) int {
 	switch r {
 	case config.RoleViewer:
@@ -34,6 +35,8 @@ func rank(r config.Role) int {
 		return 2
 	case config.RoleAdmin:
 		return 3
+	case config.RoleAgent:
+		return -1
 	}
 	return 0
 }
@@ -48,7 +51,7 @@ func LoadTokens(auth config.Auth) ([]Token, error) {
 	seen := map[string]string{}
 	for _, t := range auth.Tokens {
 		if rank(t.Role) == 0 {
-			return nil, errs.Errorf(op, errs.Invalid, "token %q: role %q is not viewer, operator or admin", t.Name, t.Role)
+			return nil, errs.Errorf(op, errs.Invalid, "token %q: role %q is not viewer, operator, admin or agent", t.Name, t.Role)
 		}
 		b, err := os.ReadFile(t.TokenFile)
 		if err != nil {
@@ -145,7 +148,18 @@ func (s *Server) authenticate(r *http.Request) (Token, error) {
 
 // authorize checks that t may call a route that needs role.
 func authorize(t Token, method, pattern string, need config.Role) error {
-	if rank(t.Role) >= rank(need) {
+	switch {
+	case need == config.RoleAgent && (t.Role == config.RoleAgent || t.Role == config.RoleAdmin):
+		return nil
+	case need == config.RoleAgent:
+		return errs.E("api.auth", errs.Unauthorized,
+			fmt.Errorf("token %q has role %s; %s %s is for agents (%w)", t.Name, t.Role, method, pattern, errForbidden)).
+			WithHint("give the agent a token with role agent")
+	case t.Role == config.RoleAgent:
+		return errs.E("api.auth", errs.Unauthorized,
+			fmt.Errorf("token %q has role agent, which may only claim and report jobs; %s %s needs %s (%w)", t.Name, method, pattern, need, errForbidden)).
+			WithHint("use a token with role " + string(need) + " or higher")
+	case rank(t.Role) >= rank(need):
 		return nil
 	}
 	return errs.E("api.auth", errs.Unauthorized,

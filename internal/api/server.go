@@ -37,6 +37,8 @@ type Options struct {
 	Store  catalog.Store
 	Config *config.Config
 	Jobs   Jobs
+	// Agents serves `rewind agent` on data hosts (nil: the agent routes answer 503).
+	Agents Agents
 	// Tokens are the accepted tokens (see LoadTokens). None means every call is allowed:
 	// the caller must then listen on loopback only (CheckListen).
 	Tokens  []Token
@@ -58,6 +60,7 @@ type Server struct {
 	store   catalog.Store
 	cfg     *config.Config
 	jobs    Jobs
+	agents  Agents
 	tokens  []Token
 	hashes  []tokenHash
 	now     func() time.Time
@@ -72,7 +75,7 @@ func New(o Options) (*Server, error) {
 	if o.Store == nil || o.Config == nil || o.Jobs == nil {
 		return nil, errs.Errorf(op, errs.Invalid, "Store, Config and Jobs are required")
 	}
-	s := &Server{store: o.Store, cfg: o.Config, jobs: o.Jobs, now: o.Now, version: o.Version}
+	s := &Server{store: o.Store, cfg: o.Config, jobs: o.Jobs, agents: o.Agents, now: o.Now, version: o.Version}
 	if s.now == nil {
 		s.now = time.Now
 	}
@@ -133,6 +136,9 @@ func (s *Server) routes() []route {
 		r("GET", "/v1/points/{id}", v, s.getPoint),
 		r("GET", "/v1/events", v, s.listEvents),
 		r("GET", "/metrics", v, s.metrics),
+		r("POST", "/v1/agents/{host}/claim", config.RoleAgent, s.agentClaim),
+		r("POST", "/v1/agents/{host}/jobs/{id}/heartbeat", config.RoleAgent, s.agentHeartbeat),
+		r("POST", "/v1/agents/{host}/jobs/{id}/finish", config.RoleAgent, s.agentFinish),
 	}
 }
 

@@ -162,6 +162,9 @@ const (
 	RoleViewer   Role = "viewer"
 	RoleOperator Role = "operator"
 	RoleAdmin    Role = "admin"
+	// RoleAgent may only claim and report the jobs of data hosts (`rewind agent`); it
+	// receives vault secrets, so give each agent host its own token.
+	RoleAgent Role = "agent"
 )
 
 // Auth lists API tokens.

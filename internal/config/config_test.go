@@ -228,7 +228,7 @@ server: {listen: localhost, data_dir: var/rewind, catalog: catalog.db}
 			`c.yaml:6:27: resources.s.path: database path "db.sqlite" is relative; give an absolute path (starting with /)`,
 			`c.yaml:7:48: resources.k.continuous: continuous protection is available for postgres, mysql and sqlite resources, not redis`,
 			`c.yaml:8:13: resources.q.kind: unknown kind "fils"; did you mean "files"?`,
-			`c.yaml:9:33: auth.tokens[0].role: unknown role "root"; use viewer, operator or admin`,
+			`c.yaml:9:33: auth.tokens[0].role: unknown role "root"; use viewer, operator, admin or agent`,
 			`c.yaml:9:51: auth.tokens[0].token_file: token file "t.txt" is relative; give an absolute path (starting with /)`,
 			`c.yaml:9:66: auth.tokens[1].name: duplicate token name "t" (first at line 9, column 24)`,
 			`c.yaml:10:18: server.listen: "localhost" is not host:port (e.g. 127.0.0.1:8420 or :8420)`,

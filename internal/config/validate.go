@@ -548,9 +548,9 @@ func (v *validator) auth(a *rawAuth) Auth {
 		}
 		if t.Role.Set {
 			switch tok.Role {
-			case RoleViewer, RoleOperator, RoleAdmin:
+			case RoleViewer, RoleOperator, RoleAdmin, RoleAgent:
 			default:
-				v.addf(t.Role.At, joinPath(p, "role"), "unknown role %q; use viewer, operator or admin", tok.Role)
+				v.addf(t.Role.At, joinPath(p, "role"), "unknown role %q; use viewer, operator, admin or agent", tok.Role)
 			}
 		}
 		tok.TokenFile = v.secretFile(t.TokenFile, joinPath(p, "token_file"), "token file")

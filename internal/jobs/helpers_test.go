@@ -30,6 +30,8 @@ type fixture struct {
 	dir, src string
 	cfg      *config.Config
 	dsn      string
+	// agentLease is the runners' AgentLease (the default when zero).
+	agentLease time.Duration
 
 	mu          sync.Mutex
 	unavailable map[string]bool // vaults whose opening fails with errs.Unavailable
@@ -157,8 +159,8 @@ func (f *fixture) newRunner(t *testing.T, st catalog.Store) (*jobs.Runner, *jobs
 		}
 		return vs.Open(ctx, name)
 	}
-	r, err := jobs.NewRunner(jobs.Env{Store: st, Config: f.cfg, Site: "paris", Host: "srv", OpenVault: open},
-		jobs.RunnerOptions{ProgressInterval: 20 * time.Millisecond})
+	r, err := jobs.NewRunner(jobs.Env{Store: st, Config: f.cfg, Site: "paris", Host: "srv", OpenVault: open, VaultSecrets: vs.Secrets},
+		jobs.RunnerOptions{ProgressInterval: 20 * time.Millisecond, AgentLease: f.agentLease})
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -103,6 +103,39 @@ func (r *Runner) rule(j *catalog.Job) (*config.Rule, error) {
 }
 
 func (r *Runner) backup(ctx context.Context, j *catalog.Job, prog *progress) (*finish, error) {
+	plan, err := r.backupPlan(j)
+	if err != nil {
+		return nil, err
+	}
+	if plan.host != r.env.Host {
+		return nil, errs.Errorf("jobs.backup", errs.Invalid, "resource %s lives on host %s: an agent there runs its backups, not this server (%s)", plan.res.Name, plan.host, r.env.Host).
+			WithHint("start `rewind agent --server URL --host " + plan.host + "` on " + plan.host)
+	}
+	repo, release, err := r.lockShared(ctx, plan.vault)
+	if err != nil {
+		return nil, err
+	}
+	defer release()
+	start := r.env.Now()
+	vp, br, err := backupFiles(ctx, repo, plan.res, plan.tags, plan.host, start, r.env.Now,
+		func(s files.Status) { prog.set(s.Bytes, s.BytesTotal, s.Files) })
+	if err != nil {
+		return nil, err
+	}
+	return r.backupFinish(j, plan, vp, backupCounts(br)), nil
+}
+
+// backupPlan is what a backup job will do: which resource, into which vault, on which
+// host, with which tags, under which rule.
+type backupPlanT struct {
+	res   config.Resource
+	rule  *config.Rule
+	vault string
+	host  string
+	tags  map[string]string
+}
+
+func (r *Runner) backupPlan(j *catalog.Job) (*backupPlanT, error) {
 	const op = "jobs.backup"
 	res, err := r.resource(j)
 	if err != nil {
@@ -111,10 +144,6 @@ func (r *Runner) backup(ctx context.Context, j *catalog.Job, prog *progress) (*f
 	if res.Kind != config.KindFiles {
 		return nil, errs.Errorf(op, errs.Invalid, "resource %s is of kind %s: the server's job runner does not back up %s resources yet", res.Name, res.Kind, res.Kind).
 			WithHint("only files resources run as server jobs for now; back this one up with its own tool")
-	}
-	if res.Host != "" && res.Host != r.env.Host {
-		return nil, errs.Errorf(op, errs.Invalid, "resource %s lives on host %s, and this server (%s) backs up only its own files: agents are not supported yet", res.Name, res.Host, r.env.Host).
-			WithHint("run the server on " + res.Host + ", or back the resource up there with `rewind backup`")
 	}
 	rule, err := r.rule(j)
 	if err != nil {
@@ -127,46 +156,42 @@ func (r *Runner) backup(ctx context.Context, j *catalog.Job, prog *progress) (*f
 	if vaultName == "" {
 		return nil, errs.Errorf(op, errs.Invalid, "backup job %s names no vault", j.ID)
 	}
-	repo, release, err := r.lockShared(ctx, vaultName)
-	if err != nil {
-		return nil, err
-	}
-	defer release()
-	host := r.hostOf(j)
 	tags := map[string]string{}
 	maps.Copy(tags, res.Tags)
 	if rule != nil {
 		maps.Copy(tags, rule.Tags)
 	}
+	return &backupPlanT{res: res, rule: rule, vault: vaultName, host: r.hostOf(j), tags: tags}, nil
+}
 
-	start := r.env.Now()
+// backupFiles backs res up into repo (locked by the caller) as host and saves the point:
+// the part of a backup job that reads the resource, run by the server or by an agent.
+func backupFiles(ctx context.Context, repo *vault.Repository, res config.Resource, tags map[string]string, host string,
+	start time.Time, now func() time.Time, progress files.Progress) (*vault.Point, *files.BackupResult, error) {
 	parent, err := repo.FindPoint(ctx, "latest", res.Name)
 	if err != nil && !errs.Is(err, errs.NotFound) {
-		return nil, err
+		return nil, nil, err
 	}
 	if parent != nil && (parent.Kind != vault.KindFiles || parent.Host != host) {
 		parent = nil
 	}
-	opts := files.BackupOptions{
-		Excludes: res.Excludes, OneFileSystem: res.OneFileSystem,
-		Progress: func(s files.Status) { prog.set(s.Bytes, s.BytesTotal, s.Files) },
-	}
+	opts := files.BackupOptions{Excludes: res.Excludes, OneFileSystem: res.OneFileSystem, Progress: progress}
 	if parent != nil {
 		opts.Parent = parent.Root
 	}
 	br, err := files.Backup(ctx, files.FromVault(repo), res.Paths, opts)
 	if err != nil {
-		return nil, err
+		return nil, nil, err
 	}
 	if err := repo.Flush(ctx); err != nil {
-		return nil, err
+		return nil, nil, err
 	}
 	vp := &vault.Point{
 		Kind: vault.KindFiles, Time: start.UTC(), Host: host, Resource: res.Name, Paths: res.Paths,
 		Tags: tags, Root: br.Root,
 		Summary: vault.Summary{
 			Files: br.Summary.Files, Dirs: br.Summary.Dirs, Bytes: br.Summary.BytesInTree,
-			BlobsAdded: br.Summary.NewBlobs, BytesAdded: br.Summary.NewBytes, Duration: r.env.Now().Sub(start),
+			BlobsAdded: br.Summary.NewBlobs, BytesAdded: br.Summary.NewBytes, Duration: now().Sub(start),
 		},
 	}
 	if parent != nil {
@@ -175,23 +200,45 @@ func (r *Runner) backup(ctx context.Context, j *catalog.Job, prog *progress) (*f
 	}
 	id, err := repo.SavePoint(ctx, vp)
 	if err != nil {
-		return nil, err
+		return nil, nil, err
 	}
 	vp.ID = id
+	return vp, br, nil
+}
 
-	cp := catalogPoint(vaultName, vp)
+// Counts are a finished job's counters and warnings, as the server or an agent saw them.
+type Counts struct {
+	BytesRead  int64  `json:"bytesRead"`
+	BytesTotal int64  `json:"bytesTotal"`
+	Files      int64  `json:"files"`
+	Warnings   int    `json:"warnings"` // how many items failed
+	Warning    string `json:"warning"`  // the first, as text
+}
+
+func backupCounts(br *files.BackupResult) Counts {
+	c := Counts{BytesRead: int64(br.Summary.BytesRead), BytesTotal: int64(br.Summary.BytesInTree), Files: int64(br.Summary.Files), Warnings: len(br.Warnings)}
+	if len(br.Warnings) > 0 {
+		c.Warning = br.Warnings[0].String()
+	}
+	return c
+}
+
+// backupFinish is how a backup job that saved vp ends: the point recorded in the catalog
+// with its event, the rule's copies and retention created as follow-up jobs.
+func (r *Runner) backupFinish(j *catalog.Job, plan *backupPlanT, vp *vault.Point, c Counts) *finish {
+	cp := catalogPoint(plan.vault, vp)
 	fin := &finish{state: catalog.StateCompleted, update: catalog.JobUpdate{
-		PointID: &cp.ID, BytesDone: catalog.Ptr(int64(br.Summary.BytesRead)),
-		BytesTotal: catalog.Ptr(int64(br.Summary.BytesInTree)), FilesDone: catalog.Ptr(int64(br.Summary.Files)),
+		PointID: &cp.ID, BytesDone: catalog.Ptr(c.BytesRead), BytesTotal: catalog.Ptr(c.BytesTotal), FilesDone: catalog.Ptr(c.Files),
 	}}
-	if n := len(br.Warnings); n > 0 {
+	if c.Warnings > 0 {
 		fin.state = catalog.StatePartial
-		fin.warning = fmt.Sprintf("%d files or directories could not be read; the first: %s", n, br.Warnings[0])
+		fin.warning = fmt.Sprintf("%d files or directories could not be read; the first: %s", c.Warnings, c.Warning)
 	}
 	var copies []config.Copy
-	if rule != nil {
-		copies = rule.CopyTo
+	if plan.rule != nil {
+		copies = plan.rule.CopyTo
 	}
+	vaultName := plan.vault
 	fin.extra = func(ctx context.Context, tx catalog.Tx, _ *catalog.Job) error {
 		if err := tx.UpsertPoint(ctx, cp); err != nil {
 			return err
@@ -220,7 +267,7 @@ func (r *Runner) backup(ctx context.Context, j *catalog.Job, prog *progress) (*f
 		}
 		return nil
 	}
-	return fin, nil
+	return fin
 }
 
 // retentionJob creates the PRUNE job that applies the retention of j's resource in vault
@@ -379,47 +426,77 @@ func missingPoints(ctx context.Context, src, dst *vault.Repository, resource str
 }
 
 func (r *Runner) restore(ctx context.Context, j *catalog.Job, prog *progress) (*finish, error) {
-	const op = "jobs.restore"
-	var params RestoreParams
-	if err := decodeParams(j, &params); err != nil {
+	params, err := restoreParams(j)
+	if err != nil {
 		return nil, err
 	}
-	if params.Point == "" || !filepath.IsAbs(params.Target) || j.Vault == "" {
-		return nil, errs.Errorf(op, errs.Invalid, "restore job %s needs a vault, params.point and an absolute params.target (got %q)", j.ID, params.Target)
+	if host := r.hostOf(j); host != r.env.Host {
+		return nil, errs.Errorf("jobs.restore", errs.Invalid, "resource %s lives on host %s: an agent there runs its restores, not this server (%s)", j.Resource, host, r.env.Host).
+			WithHint("start `rewind agent --server URL --host " + host + "` on " + host)
 	}
 	repo, release, err := r.lockShared(ctx, j.Vault)
 	if err != nil {
 		return nil, err
 	}
 	defer release()
-	p, err := repo.FindPoint(ctx, params.Point, j.Resource)
+	p, c, err := restoreFiles(ctx, repo, j.Resource, params, func(s files.Status) { prog.set(s.Bytes, s.BytesTotal, s.Files) })
 	if err != nil {
 		return nil, err
 	}
+	return r.restoreFinish(p.ID.String(), p.Resource, p.Tags, params.Target, c), nil
+}
+
+func restoreParams(j *catalog.Job) (RestoreParams, error) {
+	var params RestoreParams
+	if err := decodeParams(j, &params); err != nil {
+		return params, err
+	}
+	if params.Point == "" || !filepath.IsAbs(params.Target) || j.Vault == "" {
+		return params, errs.Errorf("jobs.restore", errs.Invalid, "restore job %s needs a vault, params.point and an absolute params.target (got %q)", j.ID, params.Target)
+	}
+	return params, nil
+}
+
+// restoreFiles restores the point params names from repo (locked by the caller) into
+// params.Target: the part of a restore job that writes the files, run by the server or by
+// an agent. A restore where some paths failed returns the point and counts with Warnings set.
+func restoreFiles(ctx context.Context, repo *vault.Repository, resource string, params RestoreParams, progress files.Progress) (*vault.Point, Counts, error) {
+	const op = "jobs.restore"
+	p, err := repo.FindPoint(ctx, params.Point, resource)
+	if err != nil {
+		return nil, Counts{}, err
+	}
 	if p.Kind != vault.KindFiles && p.Kind != vault.KindStream {
-		return nil, errs.Errorf(op, errs.Invalid, "point %s is of kind %s: the server's job runner restores files points only", p.ID.Short(), p.Kind)
+		return nil, Counts{}, errs.Errorf(op, errs.Invalid, "point %s is of kind %s: the job runner restores files points only", p.ID.Short(), p.Kind)
 	}
 	rr, err := files.Restore(ctx, files.FromVault(repo), p.Root, params.Target, files.RestoreOptions{
-		Include:  params.Include,
-		Progress: func(s files.Status) { prog.set(s.Bytes, s.BytesTotal, s.Files) },
+		Include: params.Include, Progress: progress,
 	})
 	if err != nil && (rr == nil || len(rr.Failed) == 0) {
-		return nil, err
+		return nil, Counts{}, err
 	}
-	tags := p.Tags
-	if res, ok := r.env.Config.Resources[p.Resource]; ok && len(res.Tags) > 0 {
+	c := Counts{BytesRead: int64(rr.Bytes), Files: int64(rr.Files), Warnings: len(rr.Failed)}
+	if len(rr.Failed) > 0 {
+		c.Warning = fmt.Sprint(rr.Failed[0])
+	}
+	return p, c, nil
+}
+
+// restoreFinish is how a restore job of point (of resource source, with tags) into target
+// ends; its event names the created resource and the original resource's tags.
+func (r *Runner) restoreFinish(point, source string, tags map[string]string, target string, c Counts) *finish {
+	if res, ok := r.env.Config.Resources[source]; ok && len(res.Tags) > 0 {
 		tags = res.Tags
 	}
 	fin := &finish{state: catalog.StateCompleted, update: catalog.JobUpdate{
-		PointID: catalog.Ptr(p.ID.String()), CreatedResource: &params.Target,
-		BytesDone: catalog.Ptr(int64(rr.Bytes)), FilesDone: catalog.Ptr(int64(rr.Files)),
+		PointID: &point, CreatedResource: &target, BytesDone: catalog.Ptr(c.BytesRead), FilesDone: catalog.Ptr(c.Files),
 	}}
-	if len(rr.Failed) > 0 {
+	if c.Warnings > 0 {
 		fin.state = catalog.StatePartial
-		fin.warning = fmt.Sprintf("%d paths could not be restored; the first: %s", len(rr.Failed), rr.Failed[0])
+		fin.warning = fmt.Sprintf("%d paths could not be restored; the first: %s", c.Warnings, c.Warning)
 	}
-	fin.event = func(j *catalog.Job) *catalog.Event { return restoreEvent(j, r.env.Site, p.Resource, tags) }
-	return fin, nil
+	fin.event = func(j *catalog.Job) *catalog.Event { return restoreEvent(j, r.env.Site, source, tags) }
+	return fin
 }
 
 // restoreEvent is the job event of a restore: the detail also names the resource the point

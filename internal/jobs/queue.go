@@ -270,6 +270,9 @@ func (q *Queue) recoverAll(ctx context.Context) error {
 			return err
 		}
 		for _, j := range running {
+			if j.HeartbeatAt != nil {
+				continue // an agent runs it; ReclaimAgentJobs takes it back if the agent is gone
+			}
 			row, ok := rows[jobArgs{j.ID, j.Attempt}]
 			if ok && len(row.AttemptedBy) > 0 && row.AttemptedBy[len(row.AttemptedBy)-1] != q.opts.ID {
 				continue // running on another server, which is alive as far as River knows
@@ -350,6 +353,9 @@ func (q *Queue) work(ctx context.Context, rj *river.Job[jobArgs]) error {
 	}
 	if j.State.Terminal() || j.Attempt != rj.Args.Attempt {
 		return nil // canceled, already run, or superseded by a later attempt
+	}
+	if q.runner.isAgentJob(j) {
+		return nil // the agent on its host claims it through the API (ClaimAgentJob)
 	}
 	if j.State == catalog.StateRunning {
 		// River hands a job out again only after the attempt that claimed it died.
@@ -457,9 +463,11 @@ func (q *Queue) Cancel(ctx context.Context, id string) error {
 		switch {
 		case j.State.Terminal():
 			return errs.Errorf(op, errs.Conflict, "job %s is already %s", id, j.State)
-		case j.State == catalog.StateRunning:
+		case j.State == catalog.StateRunning && j.HeartbeatAt == nil:
 			return nil
 		}
+		// Not started, or run by an agent, which learns at its next heartbeat that the job
+		// was aborted and stops.
 		j, err = catalog.UpdateJobWithEvent(ctx, tx, id, catalog.JobUpdate{
 			State: catalog.Ptr(catalog.StateAborted), Error: catalog.Ptr("canceled by request"),
 		}, q.runner.jobEvent)

@@ -24,7 +24,10 @@ type Env struct {
 	// OpenVault opens a configured vault with its password file. It must cache and reuse
 	// open repositories and be safe for concurrent use (Vaults.Open is).
 	OpenVault func(ctx context.Context, name string) (*vault.Repository, error)
-	Now       func() time.Time // time.Now when nil
+	// VaultSecrets returns a configured vault's location and secrets, handed to the agent
+	// that runs a job of a resource on another host (nil: no agents).
+	VaultSecrets func(name string) (AgentVault, error)
+	Now          func() time.Time // time.Now when nil
 }
 
 // Defaults of RunnerOptions.
@@ -42,6 +45,9 @@ type RunnerOptions struct {
 	// with a retryable (errs.Unavailable) error. A job with a CompleteBy is retried until
 	// then instead.
 	MaxAttempts int
+	// AgentLease is how long a job run by an agent lives without a heartbeat
+	// (DefaultAgentLease when zero).
+	AgentLease time.Duration
 }
 
 // ErrCanceled is the cause a canceled job's context carries (Queue.Cancel): the Runner then
@@ -141,8 +147,9 @@ func (r *Runner) hostOf(j *catalog.Job) string {
 }
 
 // claim moves id to RUNNING. It returns the claimed job, or the job and outDone when it was
-// terminal or expired, or outBusy when admit refused.
-func (r *Runner) claim(ctx context.Context, id string, admit admitFunc) (*catalog.Job, outcome, error) {
+// terminal or expired, or outBusy when admit refused. forAgent starts the job's heartbeat
+// (an agent runs it).
+func (r *Runner) claim(ctx context.Context, id string, admit admitFunc, forAgent bool) (*catalog.Job, outcome, error) {
 	var (
 		job *catalog.Job
 		out outcome
@@ -187,6 +194,10 @@ func (r *Runner) claim(ctx context.Context, id string, admit admitFunc) (*catalo
 			IfState: catalog.Ptr(catalog.StatePending), State: catalog.Ptr(catalog.StateRunning),
 			Host: &host, Error: catalog.Ptr(""),
 		}
+		if forAgent {
+			now := tx.Now()
+			u.HeartbeatAt = &now
+		}
 		if j.StartedAt == nil && j.CompleteBy == nil {
 			// A plan rule's completion window counts from the job's first start, as in
 			// AWS Backup; retries keep that deadline.
@@ -224,7 +235,7 @@ func (r *Runner) claim(ctx context.Context, id string, admit admitFunc) (*catalo
 // run runs job id; retryDelay is how long after a retryable failure the next attempt
 // would start, so that no retry is promised past the job's completion window.
 func (r *Runner) run(ctx context.Context, id string, admit admitFunc, retryDelay time.Duration) (*result, error) {
-	job, out, err := r.claim(ctx, id, admit)
+	job, out, err := r.claim(ctx, id, admit, false)
 	if err != nil {
 		return nil, err
 	}

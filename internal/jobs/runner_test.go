@@ -66,7 +66,7 @@ func TestRunner(t *testing.T) {
 		"postgres resource": {&catalog.Job{Kind: catalog.JobBackup, Resource: "shop", Vault: "main"},
 			catalog.StateFailed, "does not back up postgres resources yet"},
 		"files on another host": {&catalog.Job{Kind: catalog.JobBackup, Resource: "far", Vault: "main"},
-			catalog.StateFailed, "agents are not supported yet"},
+			catalog.StateFailed, "an agent there runs its backups"},
 		"unknown resource": {&catalog.Job{Kind: catalog.JobBackup, Resource: "nope", Vault: "main"},
 			catalog.StateFailed, `resource "nope" is not configured`},
 		"unknown vault": {&catalog.Job{Kind: catalog.JobVerify, Vault: "nowhere"},

@@ -145,34 +145,49 @@ func (v *Vaults) openVault(ctx context.Context, op, name string) (*cached, error
 // connect reads the password (and S3 credential) files of the configured vault name and
 // returns its storage behind the retry decorator.
 func (v *Vaults) connect(ctx context.Context, op, name string) (backend.Backend, string, error) {
-	vc, ok := v.cfg.Vaults[name]
-	if !ok {
+	sec, err := v.Secrets(name)
+	if errs.Is(err, errs.NotFound) {
 		return nil, "", errs.Errorf(op, errs.NotFound, "vault %q is not configured", name).
 			WithHint("add it under vaults: in the server configuration, or fix the plan naming it")
 	}
-	pw, err := readSecret(op, "password file of vault "+name, vc.PasswordFile)
 	if err != nil {
 		return nil, "", err
 	}
-	var creds location.Credentials
-	if vc.S3 != nil {
-		creds.Region = vc.S3.Region
-		if vc.S3.AccessKeyFile != "" {
-			if creds.AccessKey, err = readSecret(op, "access key file of vault "+name, vc.S3.AccessKeyFile); err != nil {
-				return nil, "", err
-			}
-		}
-		if vc.S3.SecretKeyFile != "" {
-			if creds.SecretKey, err = readSecret(op, "secret key file of vault "+name, vc.S3.SecretKeyFile); err != nil {
-				return nil, "", err
-			}
-		}
-	}
-	be, err := location.Open(ctx, vc.URL, creds)
+	be, err := location.Open(ctx, sec.URL, location.Credentials{AccessKey: sec.AccessKey, SecretKey: sec.SecretKey, Region: sec.Region})
 	if err != nil {
 		return nil, "", errs.E(op, errs.KindOf(err), fmt.Errorf("vault %s: %w", name, err))
 	}
-	return retry.New(be, retry.Policy{}), pw, nil
+	return retry.New(be, retry.Policy{}), sec.Password, nil
+}
+
+// Secrets returns the configured vault name's location and secrets (read from its files
+// now), for an agent that runs a job of a resource on another host. Errors: errs.NotFound
+// for an unknown vault, errs.Invalid for an unreadable or empty secret file.
+func (v *Vaults) Secrets(name string) (AgentVault, error) {
+	const op = "jobs.VaultSecrets"
+	vc, ok := v.cfg.Vaults[name]
+	if !ok {
+		return AgentVault{}, errs.Errorf(op, errs.NotFound, "vault %q is not configured", name)
+	}
+	out := AgentVault{Name: name, URL: vc.URL}
+	var err error
+	if out.Password, err = readSecret(op, "password file of vault "+name, vc.PasswordFile); err != nil {
+		return AgentVault{}, err
+	}
+	if vc.S3 != nil {
+		out.Region = vc.S3.Region
+		if vc.S3.AccessKeyFile != "" {
+			if out.AccessKey, err = readSecret(op, "access key file of vault "+name, vc.S3.AccessKeyFile); err != nil {
+				return AgentVault{}, err
+			}
+		}
+		if vc.S3.SecretKeyFile != "" {
+			if out.SecretKey, err = readSecret(op, "secret key file of vault "+name, vc.S3.SecretKeyFile); err != nil {
+				return AgentVault{}, err
+			}
+		}
+	}
+	return out, nil
 }
 
 // Ensure creates the configured vault name with its password file when its location holds

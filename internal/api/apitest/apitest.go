@@ -2,6 +2,7 @@ package apitest
 
 import (
 	"context"
+	"encoding/json"
 	"net/http/httptest"
 	"path/filepath"
 	"sync"
@@ -43,6 +44,7 @@ const (
 	ViewerToken   = "viewer-0123456789abcdef"
 	OperatorToken = "operator-0123456789abcdef"
 	AdminToken    = "admin-0123456789abcdef"
+	AgentToken    = "agent-0123456789abcdef"
 )
 
 // Now is the fixed time of every Env's clock.
@@ -53,6 +55,7 @@ type Env struct {
 	Store  *sqlstore.Store
 	Config *config.Config
 	Jobs   *FakeJobs
+	Agents *FakeAgents
 	API    *api.Server
 	HTTP   *httptest.Server
 	URL    string
@@ -83,16 +86,18 @@ func New(t testing.TB, auth bool) *Env {
 			{Name: "grafana", Role: config.RoleViewer, Value: ViewerToken},
 			{Name: "ci", Role: config.RoleOperator, Value: OperatorToken},
 			{Name: "root", Role: config.RoleAdmin, Value: AdminToken},
+			{Name: "db1-agent", Role: config.RoleAgent, Value: AgentToken},
 		}
 	}
 	jobs := &FakeJobs{Store: st}
-	srv, err := api.New(api.Options{Store: st, Config: cfg, Jobs: jobs, Tokens: tokens, Now: now, Version: "test"})
+	agents := &FakeAgents{}
+	srv, err := api.New(api.Options{Store: st, Config: cfg, Jobs: jobs, Agents: agents, Tokens: tokens, Now: now, Version: "test"})
 	if err != nil {
 		t.Fatalf("api.New: %v", err)
 	}
 	hs := httptest.NewServer(srv.Handler())
 	t.Cleanup(hs.Close)
-	return &Env{Store: st, Config: cfg, Jobs: jobs, API: srv, HTTP: hs, URL: hs.URL}
+	return &Env{Store: st, Config: cfg, Jobs: jobs, Agents: agents, API: srv, HTTP: hs, URL: hs.URL}
 }
 
 // AddPoint records an AVAILABLE point of resource in vault taken at t.
@@ -185,4 +190,43 @@ func (f *FakeJobs) Cancel(ctx context.Context, id string) (*catalog.Job, error) 
 		return nil, errs.E("jobs.Cancel", errs.KindOf(err), err)
 	}
 	return j, nil
+}
+
+// FakeAgents is an Agents for handler tests: host "db1" has one job ("job1") to claim;
+// reports on job "gone" are refused as taken back; it records the reports it accepts.
+type FakeAgents struct {
+	mu      sync.Mutex
+	claimed bool
+	Reports []string // "heartbeat host id body" or "finish host id body"
+}
+
+// Claim hands out job1 to db1 once.
+func (f *FakeAgents) Claim(ctx context.Context, host string) (json.RawMessage, error) {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	if host != "db1" || f.claimed {
+		return nil, nil
+	}
+	f.claimed = true
+	return json.RawMessage(`{"job":{"id":"job1","kind":"BACKUP"},"leaseSeconds":60}`), nil
+}
+
+// Heartbeat records the report.
+func (f *FakeAgents) Heartbeat(ctx context.Context, host, id string, body json.RawMessage) error {
+	return f.report("heartbeat", host, id, body)
+}
+
+// Finish records the report.
+func (f *FakeAgents) Finish(ctx context.Context, host, id string, body json.RawMessage) error {
+	return f.report("finish", host, id, body)
+}
+
+func (f *FakeAgents) report(what, host, id string, body json.RawMessage) error {
+	if id == "gone" {
+		return errs.Errorf("fake.Agents", errs.Conflict, "job gone was taken back").WithHint("stop working on it")
+	}
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	f.Reports = append(f.Reports, what+" "+host+" "+id+" "+string(body))
+	return nil
 }

@@ -94,10 +94,14 @@ func (c *Client) do(ctx context.Context, method, path string, q url.Values, body
 		return nil
 	}
 	if err := json.Unmarshal(data, out); err != nil {
-		return errs.E(op, errs.Internal, fmt.Errorf("the server's response is not the JSON expected: %w", err)).
-			WithHint("the server may run another version of Rewind")
+		return c.badResponse(op, err)
 	}
 	return nil
+}
+
+func (c *Client) badResponse(op string, err error) error {
+	return errs.E(op, errs.Internal, fmt.Errorf("the server's response is not the JSON expected: %w", err)).
+		WithHint("the server may run another version of Rewind")
 }
 
 // decodeError rebuilds the *errs.Error of an error response: Kind from its code (or from
