@@ -1,6 +1,6 @@
 // Package testenv holds what the real-service helpers for tests share (free loopback
 // ports, random names, a log buffer). The helpers themselves are its sub-packages:
-// s3server (versitygw) and postgres (PostgreSQL). Only tests import them.
+// s3server (versitygw), postgres (PostgreSQL), mariadb (MariaDB) and redis (Redis). Only tests import them.
 package testenv
 
 import (
