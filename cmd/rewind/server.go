@@ -112,7 +112,15 @@ func openServer(ctx context.Context, o serverOptions) (s *Server, err error) {
 		return nil, err
 	}
 	s.svc = &control.Service{Store: s.store, Config: cfg, Site: o.Site, Enqueue: s.queue.Enqueue}
-	if s.api, err = api.New(api.Options{Store: s.store, Config: cfg, Jobs: apiJobs{s}, Agents: apiAgents{s.queue}, Tokens: s.tokens, Version: "dev"}); err != nil {
+	apiOpts := api.Options{
+		Store:   s.store,
+		Config:  cfg,
+		Jobs:    apiJobs{s},
+		Agents:  apiAgents{s.queue},
+		Tokens:  s.tokens,
+		Version: "dev",
+	}
+	if s.api, err = api.New(apiOpts); err != nil {
 		return nil, err
 	}
 	if s.ln, err = net.Listen("tcp", o.Listen); err != nil {
