@@ -54,13 +54,13 @@ func TestAgentRunsTheJobsOfItsHost(t *testing.T) {
 	if n := countState(s.jobs(), "backup", "PENDING"); n != 1 {
 		t.Fatalf("backup of an agent's resource without an agent: %+v", s.jobs())
 	}
-	agent, out := startAgent()
+	agent, _ := startAgent()
 	s.waitJobs(60*time.Second, "the agent to start the backup", func(l []jobJSON) bool { return countState(l, "backup", "RUNNING") == 1 })
 	agent.Process.Signal(syscall.SIGKILL)
 	agent.Wait()
 	s.waitJobs(60*time.Second, "the server to take the job back", func(l []jobJSON) bool { return countState(l, "backup", "PENDING") == 1 })
 
-	_, out = startAgent()
+	_, out := startAgent()
 	jobs := s.waitJobs(120*time.Second, "backup and copy COMPLETED", func(l []jobJSON) bool {
 		return countState(l, "backup", "COMPLETED") == 1 && countState(l, "copy", "COMPLETED") == 1
 	})

@@ -25,7 +25,6 @@ func TestPullCopyFromTheRecoverySite(t *testing.T) {
 	dir := primary.dir
 	src := filepath.Join(dir, "data/app")
 	makeEveryKind(t, src)
-	want := snapshot(t, src)
 
 	ln, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
@@ -68,7 +67,7 @@ plans:
 	if err := os.WriteFile(filepath.Join(src, "late.txt"), []byte("written after the first backup"), 0o644); err != nil {
 		t.Fatal(err)
 	}
-	want = snapshot(t, src)
+	want := snapshot(t, src)
 	primary.client("jobs", "start", "backup", "--resource", "app")
 	primary.waitJobs(60*time.Second, "the second backup", func(l []jobJSON) bool { return countState(l, "backup", "COMPLETED") == 2 })
 	primary.stop()

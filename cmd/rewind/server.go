@@ -178,6 +178,11 @@ func (s *Server) Run(ctx context.Context) error {
 		defer close(agentsDone)
 		s.reclaimAgentJobs(ctx)
 	}()
+	protectDone := make(chan struct{})
+	go func() {
+		defer close(protectDone)
+		s.queue.Protect(ctx, s.log) // continuous resources: WAL streaming and frame shipping
+	}()
 	var err error
 	select {
 	case <-ctx.Done():
@@ -189,6 +194,7 @@ func (s *Server) Run(ctx context.Context) error {
 	hs.Shutdown(stopCtx)
 	<-schedDone
 	<-agentsDone
+	<-protectDone
 	if qerr := s.queue.Stop(stopCtx); qerr != nil && err == nil {
 		err = qerr
 	}

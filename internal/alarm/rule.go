@@ -61,7 +61,6 @@ type (
 		negate  bool // NOT STATE
 		state   State
 		alarms  []string
-		display string
 	}
 )
 

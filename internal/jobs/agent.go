@@ -40,6 +40,8 @@ type AgentResource struct {
 	Paths         []string `json:"paths,omitempty"`
 	Excludes      []string `json:"excludes,omitempty"`
 	OneFileSystem bool     `json:"oneFileSystem,omitempty"`
+	URL           string   `json:"url,omitempty"`  // postgres, redis: the connection URL (with its credentials)
+	Path          string   `json:"path,omitempty"` // sqlite: the database file
 }
 
 // AgentVault locates a vault and carries its secrets.
@@ -125,7 +127,8 @@ func (r *Runner) agentWork(j *catalog.Job) (*AgentWork, error) {
 	if err != nil {
 		return nil, err
 	}
-	w.Resource = AgentResource{Name: res.Name, Kind: string(res.Kind), Paths: res.Paths, Excludes: res.Excludes, OneFileSystem: res.OneFileSystem}
+	w.Resource = AgentResource{Name: res.Name, Kind: string(res.Kind), Paths: res.Paths, Excludes: res.Excludes,
+		OneFileSystem: res.OneFileSystem, URL: res.URL, Path: res.Path}
 	vaultName := j.Vault
 	if j.Kind == catalog.JobBackup {
 		plan, err := r.backupPlan(j)
@@ -223,8 +226,9 @@ func (q *Queue) FinishAgentJob(ctx context.Context, host, id string, res AgentRe
 			runErr = err
 			break
 		}
-		if res.Point.Kind != vault.KindFiles || res.Point.Host != host {
-			return errs.Errorf(op, errs.Invalid, "job %s: the point is of kind %s from host %s, not files from %s", id, res.Point.Kind, res.Point.Host, host)
+		want, _ := pointKindOf(plan.res.Kind)
+		if res.Point.Kind != want || res.Point.Host != host {
+			return errs.Errorf(op, errs.Invalid, "job %s: the point is of kind %s from host %s, not %s from %s", id, res.Point.Kind, res.Point.Host, want, host)
 		}
 		fin = r.backupFinish(job, plan, res.Point, res.Counts)
 	case job.Kind == catalog.JobRestore:

@@ -101,22 +101,18 @@ func runAgentWork(ctx context.Context, w *AgentWork, opts vault.OpenOptions, pro
 	switch w.Job.Kind {
 	case catalog.JobBackup:
 		res := config.Resource{Name: w.Resource.Name, Kind: config.Kind(w.Resource.Kind), Paths: w.Resource.Paths,
-			Excludes: w.Resource.Excludes, OneFileSystem: w.Resource.OneFileSystem}
-		if res.Kind != config.KindFiles {
-			return fail(errs.Errorf("jobs.agent", errs.Invalid, "resource %s is of kind %s: agents back up files resources", res.Name, res.Kind))
-		}
-		start := time.Now()
-		vp, br, err := backupFiles(ctx, repo, res, w.Tags, opts.Host, start, time.Now, progress)
+			Excludes: w.Resource.Excludes, OneFileSystem: w.Resource.OneFileSystem, URL: w.Resource.URL, Path: w.Resource.Path}
+		vp, c, err := backupResource(ctx, repo, res, w.Tags, opts.Host, time.Now, progress)
 		if err != nil {
 			return fail(err)
 		}
-		return AgentResult{Point: vp, Counts: backupCounts(br)}
+		return AgentResult{Point: vp, Counts: c}
 	case catalog.JobRestore:
 		params, err := restoreParams(w.Job)
 		if err != nil {
 			return fail(err)
 		}
-		p, c, err := restoreFiles(ctx, repo, w.Job.Resource, params, progress)
+		p, c, err := restoreResource(ctx, repo, w.Job.Resource, params, progress)
 		if err != nil {
 			return fail(err)
 		}

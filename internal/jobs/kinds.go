@@ -23,6 +23,8 @@ type RestoreParams struct {
 	Point   string   `json:"point"`             // a point ID (or unique prefix), or "latest" of the job's resource
 	Target  string   `json:"target"`            // absolute directory to restore into
 	Include []string `json:"include,omitempty"` // only these paths (files.RestoreOptions.Include)
+	// At is the time a database point is restored to (PostgreSQL, SQLite); nil: the newest.
+	At *time.Time `json:"at,omitempty"`
 }
 
 // VerifyParams are the Params of a VERIFY job.
@@ -116,13 +118,12 @@ func (r *Runner) backup(ctx context.Context, j *catalog.Job, prog *progress) (*f
 		return nil, err
 	}
 	defer release()
-	start := r.env.Now()
-	vp, br, err := backupFiles(ctx, repo, plan.res, plan.tags, plan.host, start, r.env.Now,
+	vp, c, err := backupResource(ctx, repo, plan.res, plan.tags, plan.host, r.env.Now,
 		func(s files.Status) { prog.set(s.Bytes, s.BytesTotal, s.Files) })
 	if err != nil {
 		return nil, err
 	}
-	return r.backupFinish(j, plan, vp, backupCounts(br)), nil
+	return r.backupFinish(j, plan, vp, c), nil
 }
 
 // backupPlan is what a backup job will do: which resource, into which vault, on which
@@ -141,9 +142,8 @@ func (r *Runner) backupPlan(j *catalog.Job) (*backupPlanT, error) {
 	if err != nil {
 		return nil, err
 	}
-	if res.Kind != config.KindFiles {
-		return nil, errs.Errorf(op, errs.Invalid, "resource %s is of kind %s: the server's job runner does not back up %s resources yet", res.Name, res.Kind, res.Kind).
-			WithHint("only files resources run as server jobs for now; back this one up with its own tool")
+	if _, err := pointKindOf(res.Kind); err != nil {
+		return nil, err
 	}
 	rule, err := r.rule(j)
 	if err != nil {
@@ -439,7 +439,7 @@ func (r *Runner) restore(ctx context.Context, j *catalog.Job, prog *progress) (*
 		return nil, err
 	}
 	defer release()
-	p, c, err := restoreFiles(ctx, repo, j.Resource, params, func(s files.Status) { prog.set(s.Bytes, s.BytesTotal, s.Files) })
+	p, c, err := restoreResource(ctx, repo, j.Resource, params, func(s files.Status) { prog.set(s.Bytes, s.BytesTotal, s.Files) })
 	if err != nil {
 		return nil, err
 	}
@@ -457,18 +457,10 @@ func restoreParams(j *catalog.Job) (RestoreParams, error) {
 	return params, nil
 }
 
-// restoreFiles restores the point params names from repo (locked by the caller) into
-// params.Target: the part of a restore job that writes the files, run by the server or by
-// an agent. A restore where some paths failed returns the point and counts with Warnings set.
-func restoreFiles(ctx context.Context, repo *vault.Repository, resource string, params RestoreParams, progress files.Progress) (*vault.Point, Counts, error) {
-	const op = "jobs.restore"
-	p, err := repo.FindPoint(ctx, params.Point, resource)
-	if err != nil {
-		return nil, Counts{}, err
-	}
-	if p.Kind != vault.KindFiles && p.Kind != vault.KindStream {
-		return nil, Counts{}, errs.Errorf(op, errs.Invalid, "point %s is of kind %s: the job runner restores files points only", p.ID.Short(), p.Kind)
-	}
+// restoreFiles restores files point p from repo (locked by the caller) into
+// params.Target. A restore where some paths failed returns the point and counts with
+// Warnings set.
+func restoreFiles(ctx context.Context, repo *vault.Repository, p *vault.Point, params RestoreParams, progress files.Progress) (*vault.Point, Counts, error) {
 	rr, err := files.Restore(ctx, files.FromVault(repo), p.Root, params.Target, files.RestoreOptions{
 		Include: params.Include, Progress: progress,
 	})

@@ -63,8 +63,6 @@ func TestRunner(t *testing.T) {
 		state     catalog.State
 		errSubstr string
 	}{
-		"postgres resource": {&catalog.Job{Kind: catalog.JobBackup, Resource: "shop", Vault: "main"},
-			catalog.StateFailed, "does not back up postgres resources yet"},
 		"files on another host": {&catalog.Job{Kind: catalog.JobBackup, Resource: "far", Vault: "main"},
 			catalog.StateFailed, "an agent there runs its backups"},
 		"unknown resource": {&catalog.Job{Kind: catalog.JobBackup, Resource: "nope", Vault: "main"},

@@ -131,7 +131,10 @@ func (s *Service) Close() error {
 	}
 	s.mu.Unlock()
 	s.cancel()
-	s.tickMu.Lock() // a Resume pass in progress ends before the executions are awaited
+	// A Resume pass in progress ends before the executions are awaited: taking the lock
+	// waits for it (later passes see isClosing and return at once).
+	s.tickMu.Lock()
+	//lint:ignore SA2001 the empty critical section is the wait for a pass in progress
 	s.tickMu.Unlock()
 	s.loop.Wait()
 	s.watch.Wait()

@@ -252,13 +252,13 @@ func parseTime(v json.RawMessage) (time.Time, error) {
 	if json.Unmarshal(v, &s) == nil {
 		t, err := time.Parse(time.RFC3339Nano, s)
 		if err != nil {
-			return time.Time{}, fmt.Errorf("Time %q is not an RFC 3339 time such as 2026-03-14T09:26:53Z", s)
+			return time.Time{}, fmt.Errorf("field Time %q is not an RFC 3339 time such as 2026-03-14T09:26:53Z", s)
 		}
 		return t, nil
 	}
 	var sec float64
 	if err := json.Unmarshal(v, &sec); err != nil || math.IsNaN(sec) || sec < 0 || sec > 1e11 {
-		return time.Time{}, fmt.Errorf("Time must be an RFC 3339 string or Unix seconds")
+		return time.Time{}, fmt.Errorf("field Time must be an RFC 3339 string or Unix seconds")
 	}
 	whole, frac := math.Modf(sec)
 	return time.Unix(int64(whole), int64(frac*1e9)), nil

@@ -1,0 +1,133 @@
+package jobs
+
+import (
+	"context"
+	"log/slog"
+	"sort"
+	"sync"
+	"time"
+
+	"github.com/rewind-dr/rewind/internal/config"
+	"github.com/rewind-dr/rewind/internal/errs"
+	"github.com/rewind-dr/rewind/internal/protect/postgres"
+	"github.com/rewind-dr/rewind/internal/protect/sqlite"
+)
+
+// ContinuousTarget is a continuous resource this server protects, and the vault its log
+// goes to.
+type ContinuousTarget struct {
+	Resource string
+	Vault    string
+}
+
+// ContinuousTargets lists the resources with continuous: true that this server protects
+// itself (no host, or this server's host), each with the vault of the first plan rule
+// that selects it (a continuous rule first), by resource name.
+func (r *Runner) ContinuousTargets() []ContinuousTarget {
+	cfg := r.env.Config
+	var out []ContinuousTarget
+	for name, res := range cfg.Resources {
+		if !res.Continuous || (res.Host != "" && res.Host != r.env.Host) {
+			continue
+		}
+		if v := continuousVault(cfg, name); v != "" {
+			out = append(out, ContinuousTarget{Resource: name, Vault: v})
+		}
+	}
+	sort.Slice(out, func(i, k int) bool { return out[i].Resource < out[k].Resource })
+	return out
+}
+
+func continuousVault(cfg *config.Config, resource string) string {
+	var first string
+	plans := make([]string, 0, len(cfg.Plans))
+	for name := range cfg.Plans {
+		plans = append(plans, name)
+	}
+	sort.Strings(plans)
+	for _, pn := range plans {
+		p := cfg.Plans[pn]
+		for _, rn := range p.Resources {
+			if rn != resource {
+				continue
+			}
+			for _, rule := range p.Rules {
+				if rule.PullFrom != "" {
+					continue
+				}
+				if rule.Continuous {
+					return rule.Vault
+				}
+				if first == "" {
+					first = rule.Vault
+				}
+			}
+		}
+	}
+	return first
+}
+
+// Protect runs the continuous protection of every ContinuousTargets resource until ctx
+// ends: PostgreSQL WAL streamed from a replication slot (a base backup first when the
+// vault has none), SQLite WAL frames shipped (with their snapshot), each flushed to the
+// vault about every second under a shared lock. A stream that fails is logged and started
+// again after a pause that grows to a minute; the scheduled backups of the resource go on
+// meanwhile. Protect returns when every stream has stopped.
+func (q *Queue) Protect(ctx context.Context, log *slog.Logger) {
+	var wg sync.WaitGroup
+	for _, t := range q.runner.ContinuousTargets() {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			pause := time.Second
+			for ctx.Err() == nil {
+				started := time.Now()
+				err := q.runner.protect(ctx, t, log)
+				if ctx.Err() != nil {
+					return
+				}
+				if time.Since(started) > 5*time.Minute {
+					pause = time.Second
+				}
+				log.Error("continuous protection stopped; starting it again", "resource", t.Resource, "vault", t.Vault, "err", err, "in", pause)
+				select {
+				case <-ctx.Done():
+					return
+				case <-time.After(pause):
+				}
+				pause = min(2*pause, time.Minute)
+			}
+		}()
+	}
+	wg.Wait()
+}
+
+// protect runs one stream of t until ctx ends or it fails.
+func (r *Runner) protect(ctx context.Context, t ContinuousTarget, log *slog.Logger) error {
+	res, ok := r.env.Config.Resources[t.Resource]
+	if !ok {
+		return errs.Errorf("jobs.Protect", errs.NotFound, "resource %q is not configured", t.Resource)
+	}
+	repo, release, err := r.lockShared(ctx, t.Vault)
+	if err != nil {
+		return err
+	}
+	defer release()
+	log.Info("continuous protection", "resource", t.Resource, "vault", t.Vault)
+	switch res.Kind {
+	case config.KindPostgres:
+		v := postgres.FromVault(repo)
+		if _, err := repo.FindPoint(ctx, "latest", res.Name); errs.Is(err, errs.NotFound) {
+			if _, err := postgres.BaseBackup(ctx, v, res.URL, postgres.BaseOptions{Resource: res.Name, Host: r.env.Host, Tags: res.Tags, Now: r.env.Now}); err != nil {
+				return err
+			}
+		} else if err != nil {
+			return err
+		}
+		return postgres.Stream(ctx, v, res.URL, postgres.StreamOptions{Resource: res.Name, Host: r.env.Host, Tags: res.Tags, Now: r.env.Now})
+	case config.KindSQLite:
+		return sqlite.Stream(ctx, sqlite.FromVault(repo), res.Path, sqlite.StreamOptions{Resource: res.Name, Host: r.env.Host, Tags: res.Tags, Now: r.env.Now})
+	}
+	return errs.Errorf("jobs.Protect", errs.Invalid, "resource %s is of kind %s: continuous protection is built for postgres and sqlite", res.Name, res.Kind)
+}
+
