@@ -56,11 +56,11 @@ type (
 		alarm string
 	}
 	atLeastNode struct {
-		n       int  // a count, or a percentage when pct
-		pct     bool // n is a percentage
-		negate  bool // NOT STATE
-		state   State
-		alarms  []string
+		n      int  // a count, or a percentage when pct
+		pct    bool // n is a percentage
+		negate bool // NOT STATE
+		state  State
+		alarms []string
 	}
 )
 

@@ -7,10 +7,12 @@ import (
 	"sync"
 	"time"
 
+	"github.com/rewind-dr/rewind/internal/catalog"
 	"github.com/rewind-dr/rewind/internal/config"
 	"github.com/rewind-dr/rewind/internal/errs"
 	"github.com/rewind-dr/rewind/internal/protect/postgres"
 	"github.com/rewind-dr/rewind/internal/protect/sqlite"
+	"github.com/rewind-dr/rewind/internal/vault"
 )
 
 // ContinuousTarget is a continuous resource this server protects, and the vault its log
@@ -84,8 +86,10 @@ func (q *Queue) Protect(ctx context.Context, log *slog.Logger) {
 				started := time.Now()
 				err := q.runner.protect(ctx, t, log)
 				if ctx.Err() != nil {
+					q.runner.continuityEvent(context.WithoutCancel(ctx), t, "STOPPED", "")
 					return
 				}
+				q.runner.continuityEvent(ctx, t, "BROKEN", errorText(err))
 				if time.Since(started) > 5*time.Minute {
 					pause = time.Second
 				}
@@ -114,20 +118,61 @@ func (r *Runner) protect(ctx context.Context, t ContinuousTarget, log *slog.Logg
 	}
 	defer release()
 	log.Info("continuous protection", "resource", t.Resource, "vault", t.Vault)
+	r.continuityEvent(ctx, t, "ACTIVE", "")
+	// Each flushed batch of log is recorded in the catalog (no event per batch: a second's
+	// worth of log is not news), so the catalog knows the restorable range and the RPO
+	// exposure follows it.
+	// The last batch is flushed as ctx ends: it is recorded all the same.
+	record := func(p *vault.Point) { r.recordPoint(context.WithoutCancel(ctx), t.Vault, p, false, log) }
 	switch res.Kind {
 	case config.KindPostgres:
 		v := postgres.FromVault(repo)
 		if _, err := repo.FindPoint(ctx, "latest", res.Name); errs.Is(err, errs.NotFound) {
-			if _, err := postgres.BaseBackup(ctx, v, res.URL, postgres.BaseOptions{Resource: res.Name, Host: r.env.Host, Tags: res.Tags, Now: r.env.Now}); err != nil {
+			p, err := postgres.BaseBackup(ctx, v, res.URL, postgres.BaseOptions{Resource: res.Name, Host: r.env.Host, Tags: res.Tags, Now: r.env.Now})
+			if err != nil {
 				return err
 			}
+			r.recordPoint(ctx, t.Vault, p, true, log)
 		} else if err != nil {
 			return err
 		}
-		return postgres.Stream(ctx, v, res.URL, postgres.StreamOptions{Resource: res.Name, Host: r.env.Host, Tags: res.Tags, Now: r.env.Now})
+		return postgres.Stream(ctx, v, res.URL, postgres.StreamOptions{Resource: res.Name, Host: r.env.Host, Tags: res.Tags, Now: r.env.Now, OnFlush: record})
 	case config.KindSQLite:
-		return sqlite.Stream(ctx, sqlite.FromVault(repo), res.Path, sqlite.StreamOptions{Resource: res.Name, Host: r.env.Host, Tags: res.Tags, Now: r.env.Now})
+		return sqlite.Stream(ctx, sqlite.FromVault(repo), res.Path, sqlite.StreamOptions{Resource: res.Name, Host: r.env.Host, Tags: res.Tags, Now: r.env.Now, OnFlush: record})
 	}
 	return errs.Errorf("jobs.Protect", errs.Invalid, "resource %s is of kind %s: continuous protection is built for postgres and sqlite", res.Name, res.Kind)
 }
 
+// recordPoint writes a point saved outside a job (continuous protection) into the catalog,
+// with its AVAILABLE event when withEvent. A failure is logged: the point is in the vault,
+// and a catalog rebuild finds it.
+func (r *Runner) recordPoint(ctx context.Context, vaultName string, p *vault.Point, withEvent bool, log *slog.Logger) {
+	cp := catalogPoint(vaultName, p)
+	err := r.env.Store.Tx(ctx, func(tx catalog.Tx) error {
+		if err := tx.UpsertPoint(ctx, cp); err != nil {
+			return err
+		}
+		if withEvent {
+			return tx.AppendEvent(ctx, catalog.PointStateEvent(cp, catalog.PointAvailable, r.env.Site))
+		}
+		return nil
+	})
+	if err != nil && ctx.Err() == nil {
+		log.Error("recording a continuous point in the catalog", "resource", p.Resource, "point", p.ID.Short(), "err", err)
+	}
+}
+
+// ContinuityDetailType is the detail type of the event announcing that a resource's
+// continuous protection started (ACTIVE), failed (BROKEN: its restorable range stops
+// growing until it runs again; the error says why) or stopped with the server (STOPPED).
+const ContinuityDetailType = "Continuous Protection State Change"
+
+func (r *Runner) continuityEvent(ctx context.Context, t ContinuousTarget, state, msg string) {
+	detail := map[string]string{"resource": t.Resource, "vault": t.Vault, "state": state, "host": r.env.Host}
+	if msg != "" {
+		detail["error"] = msg
+	}
+	e := &catalog.Event{Source: catalog.EventSource, DetailType: ContinuityDetailType, Site: r.env.Site,
+		Resources: []string{t.Resource}, Detail: mustParams(detail)}
+	_ = r.env.Store.Tx(ctx, func(tx catalog.Tx) error { return tx.AppendEvent(ctx, e) })
+}

@@ -150,6 +150,38 @@ func TestContinuousProtection(t *testing.T) {
 	time.Sleep(2500 * time.Millisecond)
 	stop()
 	<-done
+	// The log batches are in the catalog, so it knows the restorable range; the stream's
+	// start and stop were announced.
+	wal := listPoints(t, s.store, catalog.PointFilter{Resource: catalog.Ptr("live"), Kind: catalog.Ptr("sqlite-wal")})
+	if len(wal) == 0 || wal[len(wal)-1].RangeTo == nil || wal[len(wal)-1].RangeTo.Before(between) {
+		t.Fatalf("catalog log points of live: %+v", wal)
+	}
+	var states []string
+	for _, e := range events(t, s.store) {
+		if e.DetailType == jobs.ContinuityDetailType {
+			states = append(states, fmt.Sprint(e.d["state"]))
+		}
+	}
+	if strings.Join(states, " ") != "ACTIVE STOPPED" {
+		t.Errorf("continuity events: %v", states)
+	}
+
+	// A scheduled backup of a continuous resource copies its log to the other site too.
+	bid := createJob(t, s.store, &catalog.Job{Kind: catalog.JobBackup, State: catalog.StatePending, Resource: "live", Vault: "main", Plan: "gold", Rule: "daily"})
+	if err := s.runner.Run(ctx, bid); err != nil {
+		t.Fatal(err)
+	}
+	for _, j := range listJobs(t, s.store, catalog.JobFilter{Kind: catalog.Ptr(catalog.JobCopy), Resource: catalog.Ptr("live")}) {
+		if err := s.runner.Run(ctx, j.ID); err != nil {
+			t.Fatal(err)
+		}
+		if j := getJob(t, s.store, j.ID); j.State != catalog.StateCompleted {
+			t.Fatalf("copy %+v", j)
+		}
+	}
+	if n := len(listPoints(t, s.store, catalog.PointFilter{Vault: catalog.Ptr("offsite"), Kind: catalog.Ptr("sqlite-wal")})); n != len(wal) {
+		t.Errorf("offsite holds %d log points of live, want %d", n, len(wal))
+	}
 
 	for _, c := range []struct {
 		at   *time.Time

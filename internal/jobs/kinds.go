@@ -248,9 +248,15 @@ func (r *Runner) backupFinish(j *catalog.Job, plan *backupPlanT, vp *vault.Point
 		}
 		fin.followUps = fin.followUps[:0]
 		for _, c := range copies {
+			params := CopyParams{Point: cp.ID}
+			if plan.res.Continuous {
+				// The copy takes the log shipped since the last copy too, so the other site
+				// can restore to any time up to this backup, not only to the backups.
+				params = CopyParams{}
+			}
 			cj := &catalog.Job{
 				Kind: catalog.JobCopy, State: catalog.StatePending, Resource: j.Resource, Vault: vaultName,
-				TargetVault: c.Vault, Plan: j.Plan, Rule: j.Rule, Params: mustParams(CopyParams{Point: cp.ID}),
+				TargetVault: c.Vault, Plan: j.Plan, Rule: j.Rule, Params: mustParams(params),
 				DedupKey: "copy/" + j.ID + "/" + c.Vault,
 			}
 			if err := catalog.CreateJobWithEvent(ctx, tx, cj, r.jobEvent); err != nil {

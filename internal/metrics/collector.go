@@ -24,7 +24,7 @@ var (
 	durationDesc = prometheus.NewDesc("rewind_job_duration_seconds", "Run time of finished jobs (from start to finish), by kind.",
 		[]string{"kind"}, nil)
 	lastPointDesc = prometheus.NewDesc("rewind_last_point_timestamp_seconds",
-		"Capture time of the newest available recovery point of each resource, as a Unix time.",
+		"Capture time of the newest available recovery point of each resource (for a continuous log, the end of its restorable range), as a Unix time.",
 		[]string{"resource"}, nil)
 	rpoDesc = prometheus.NewDesc("rewind_rpo_exposure_seconds",
 		"Seconds since the newest available recovery point of the resource in a vault of the site (site \"\" for vaults of no site). Absent when the site holds no point of the resource.",
@@ -130,12 +130,17 @@ func (c *Collector) Collect(ch chan<- prometheus.Metric) {
 	lastAt := map[rs]time.Time{}
 	size := map[rv]int64{}
 	for _, p := range s.points {
-		if p.Time.After(last[p.Resource]) {
-			last[p.Resource] = p.Time
+		// A continuous log point restores up to the end of its range.
+		at := p.Time
+		if p.RangeTo != nil && p.RangeTo.After(at) {
+			at = *p.RangeTo
+		}
+		if at.After(last[p.Resource]) {
+			last[p.Resource] = at
 		}
 		key := rs{p.Resource, site[p.Vault]}
-		if p.Time.After(lastAt[key]) {
-			lastAt[key] = p.Time
+		if at.After(lastAt[key]) {
+			lastAt[key] = at
 		}
 		size[rv{p.Resource, p.Vault}] += p.SizeBytes
 	}

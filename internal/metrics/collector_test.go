@@ -110,7 +110,7 @@ rewind_rpo_exposure_seconds{resource="db",site=""} 90
 	}
 	// now is 1772366400: app's newest point is 30 min old, db's 90 s.
 	want = `
-# HELP rewind_last_point_timestamp_seconds Capture time of the newest available recovery point of each resource, as a Unix time.
+# HELP rewind_last_point_timestamp_seconds Capture time of the newest available recovery point of each resource (for a continuous log, the end of its restorable range), as a Unix time.
 # TYPE rewind_last_point_timestamp_seconds gauge
 rewind_last_point_timestamp_seconds{resource="app"} 1.7723646e+09
 rewind_last_point_timestamp_seconds{resource="db"} 1.77236631e+09

@@ -51,6 +51,8 @@ type StreamOptions struct {
 	MaxBatch    int
 	BusyTimeout time.Duration    // wait for the application's locks (default DefaultBusyTimeout)
 	Now         func() time.Time // clock (default time.Now)
+	// OnFlush, when set, is called after each sqlite-wal point is saved, with the point.
+	OnFlush func(*vault.Point)
 }
 
 func (o *StreamOptions) defaults() {
@@ -378,6 +380,10 @@ func (s *Streamer) flush(ctx context.Context) error {
 	s.parent, s.seq = id, s.seq+1
 	s.coveredFrom, s.lastFlush = s.lastTick, s.lastTick
 	s.pending, s.pendTimes, s.pendBytes = nil, nil, 0
+	if s.opts.OnFlush != nil {
+		p.ID = id
+		s.opts.OnFlush(p)
+	}
 	return nil
 }
 
