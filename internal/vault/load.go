@@ -77,12 +77,15 @@ func blobErr(op string, t BlobType, id ID, packID [32]byte, err error) error {
 // authentication or the pack is missing.
 func (r *Repository) LoadBlob(ctx context.Context, t BlobType, id ID, buf []byte) ([]byte, error) {
 	const op = "vault.LoadBlob"
-	loc, ok := r.blobIndex().Lookup(uint8(t), id)
+	loc, ok, err := r.lookup(ctx, t, id)
+	if err != nil {
+		return nil, err
+	}
 	if !ok {
 		return nil, errs.Errorf(op, errs.NotFound, "%v blob %s is not in the vault's index", t, id)
 	}
 	var out []byte
-	err := r.be.Load(ctx, packHandle(loc.Pack), int64(loc.Blob.Offset), int64(loc.Blob.Length), func(rd io.Reader) error {
+	err = r.be.Load(ctx, packHandle(loc.Pack), int64(loc.Blob.Offset), int64(loc.Blob.Length), func(rd io.Reader) error {
 		sealed := make([]byte, loc.Blob.Length)
 		if _, err := io.ReadFull(rd, sealed); err != nil {
 			return err
@@ -149,7 +152,10 @@ func (r *Repository) StreamBlobs(ctx context.Context, t BlobType, ids []ID, work
 			continue
 		}
 		seen[id] = true
-		loc, ok := r.blobIndex().Lookup(uint8(t), id)
+		loc, ok, err := r.lookup(ctx, t, id)
+		if err != nil {
+			return err
+		}
 		if !ok {
 			return errs.Errorf(op, errs.NotFound, "%v blob %s is not in the vault's index", t, id)
 		}

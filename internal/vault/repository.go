@@ -70,6 +70,8 @@ type Repository struct {
 	idxMu    sync.Mutex
 	idx      atomic.Pointer[index.Index]
 	idxFiles map[ID]bool // index files loaded (superseded ones excluded)
+	// refreshMu serializes refreshIndex (reading index files written by others).
+	refreshMu sync.Mutex
 
 	hashers sync.Pool
 	save    *saver
