@@ -1,17 +1,24 @@
 package main
 
 import (
+	"context"
+	"encoding/json"
 	"fmt"
 	"io"
 	"os"
 	"path/filepath"
 	"strings"
+	"sync"
 	"time"
 
 	"github.com/spf13/cobra"
+	"golang.org/x/term"
 
 	"github.com/rewind-dr/rewind/internal/errs"
 	"github.com/rewind-dr/rewind/internal/protect/files"
+	"github.com/rewind-dr/rewind/internal/protect/postgres"
+	"github.com/rewind-dr/rewind/internal/protect/redis"
+	"github.com/rewind-dr/rewind/internal/protect/sqlite"
 	"github.com/rewind-dr/rewind/internal/vault"
 )
 
@@ -28,8 +35,8 @@ func newBackupCmd() *cobra.Command {
 		stdinName     string
 	)
 	cmd := &cobra.Command{
-		Use:   "backup [flags] PATH...",
-		Short: "Back up files and directories (or a stream) into a vault",
+		Use:   "backup [flags] PATH... | DATABASE-URL",
+		Short: "Back up files and directories, a stream or a database into a vault",
 		Long: `Back up files and directories into a vault as a new recovery point.
 
 A second backup of the same resource reads only files that changed since the last point
@@ -37,12 +44,32 @@ A second backup of the same resource reads only files that changed since the las
 or vanishes while it is read gives a warning and the backup still completes (exit code 3).
 
 The resource names what is protected; by default it is HOST:PATH[,PATH…]. With --stdin
-the standard input is stored as one file (for database dumps); --resource is required.`,
+the standard input is stored as one file (for database dumps); --resource is required.
+
+A database URL instead of paths backs up that database as one point (see 'rewind protect'
+for continuous protection): postgres://user:password@host:port/ takes a physical base
+backup over the replication protocol (the role needs REPLICATION), sqlite:///abs/path.db a
+consistent snapshot of a WAL-mode database, redis://[user:password@]host:port the server's
+RDB snapshot. The default resource is postgres:HOST:PORT, sqlite:PATH or redis:HOST:PORT.
+Passwords in URLs are never printed.`,
 		Example: `  rewind backup --vault /srv/vaults/main --tag app=shop /srv/shop/data /etc/shop
   rewind backup --vault /srv/vaults/main --exclude '*.tmp' --one-file-system /
-  pg_dump shop | rewind backup --vault /srv/vaults/main --stdin --resource shop-dump --stdin-name shop.sql`,
+  pg_dump shop | rewind backup --vault /srv/vaults/main --stdin --resource shop-dump --stdin-name shop.sql
+  rewind backup --vault /srv/vaults/main --resource orders-db 'postgres://rewind:secret@db1:5432/?sslmode=require'
+  rewind backup --vault /srv/vaults/main sqlite:///srv/app/app.db
+  rewind backup --vault /srv/vaults/main --resource cache redis://:secret@127.0.0.1:6379`,
 		RunE: func(cmd *cobra.Command, args []string) error {
 			ctx := cmd.Context()
+			src, err := parseSource("backup", args)
+			if err != nil {
+				return err
+			}
+			if src != nil {
+				if err := refuseFlags(cmd, "a "+src.kind+" backup", "stdin", "stdin-name", "exclude", "exclude-file", "one-file-system"); err != nil {
+					return err
+				}
+				return src.scrub(backupDB(cmd, &vo, src, dbBackupOpts{resource: resource, host: host, tags: tags}))
+			}
 			if stdin == (len(args) > 0) {
 				if stdin {
 					return errs.Errorf("backup", errs.Invalid, "--stdin takes no paths")
@@ -195,4 +222,166 @@ func reportBackup(w io.Writer, jsonOut bool, id vault.ID, p *vault.Point, res *f
 		return exitWith(exitPartial, fmt.Errorf("backup completed with %d warnings; the point was saved", len(res.Warnings)))
 	}
 	return nil
+}
+
+// dbBackupOpts are the backup flags that apply to a database source.
+type dbBackupOpts struct {
+	resource string
+	host     string // empty: PostgreSQL records the server's address, the others this host
+	tags     []string
+}
+
+// backupDB stores one point of a database source under the vault's shared lock: a
+// PostgreSQL base backup, an SQLite snapshot or a Redis RDB.
+func backupDB(cmd *cobra.Command, vo *vaultOpts, src *dbSource, o dbBackupOpts) error {
+	ctx := cmd.Context()
+	tags, err := parseTags(o.tags)
+	if err != nil {
+		return err
+	}
+	resource := o.resource
+	if resource == "" {
+		resource = src.defaultResource()
+	}
+	r, err := vo.open(ctx)
+	if err != nil {
+		return err
+	}
+	defer r.Close()
+	lock, err := r.Lock(ctx, false)
+	if err != nil {
+		return err
+	}
+	defer lock.Unlock(context.WithoutCancel(ctx))
+
+	start := time.Now()
+	var p *vault.Point
+	switch src.kind {
+	case sourcePostgres:
+		prog := newArchiveProgress(vo.json)
+		p, err = postgres.BaseBackup(ctx, postgres.FromVault(r), src.url, postgres.BaseOptions{
+			Resource: resource, Host: o.host, Tags: tags, Progress: prog.update})
+		prog.done()
+	case sourceSQLite:
+		p, err = sqlite.Snapshot(ctx, sqlite.FromVault(r), src.path, sqlite.SnapshotOptions{
+			Resource: resource, Host: hostOr(o.host), Tags: tags})
+	case sourceRedis:
+		p, err = redis.Backup(ctx, redis.FromVault(r), src.url, redis.BackupOptions{
+			Resource: resource, Host: hostOr(o.host), Tags: tags})
+	default:
+		return errs.Errorf("backup", errs.Internal, "source kind %q has no backup", src.kind)
+	}
+	if err != nil {
+		return err
+	}
+	return reportDBPoint(cmd.OutOrStdout(), vo.json, p, time.Since(start))
+}
+
+// hostOr returns h, or this machine's name (REWIND_HOST first).
+func hostOr(h string) string {
+	if h != "" {
+		return h
+	}
+	return hostname()
+}
+
+// reportDBPoint prints a database point just saved, like a files backup's summary.
+func reportDBPoint(w io.Writer, jsonOut bool, p *vault.Point, took time.Duration) error {
+	s := p.Summary
+	if jsonOut {
+		meta := p.Meta
+		if meta == nil {
+			meta = map[string]string{}
+		}
+		return writeJSONLine(w, map[string]any{
+			"message_type": "summary", "point": p.ID.String(), "short_id": p.ID.Short(),
+			"kind": p.Kind, "resource": p.Resource, "host": p.Host, "time": p.Time,
+			"files": s.Files, "bytes": s.Bytes, "blobs_added": s.BlobsAdded, "bytes_added": s.BytesAdded,
+			"seconds": took.Seconds(), "meta": meta,
+		})
+	}
+	fmt.Fprintf(w, "point %s saved (%s, %s)\n", p.ID.Short(), p.Resource, p.Kind)
+	switch p.Kind {
+	case postgres.KindBase:
+		fmt.Fprintf(w, "  PostgreSQL %s base backup: LSN %s to %s (consistent there), timeline %s, %d archives\n",
+			pgVersion(p.Meta[postgres.MetaPGVersion]), p.Meta[postgres.MetaStartLSN], p.Meta[postgres.MetaEndLSN],
+			p.Meta[postgres.MetaEndTimeline], s.Files)
+	case sqlite.KindSnapshot:
+		fmt.Fprintf(w, "  SQLite snapshot: %s pages of %s bytes\n", p.Meta[sqlite.MetaDBPages], p.Meta[sqlite.MetaPageSize])
+	case redis.KindRDB:
+		fmt.Fprintf(w, "  Redis %s RDB (format %s): %s keys\n", p.Meta[redis.MetaRedisVersion], p.Meta[redis.MetaRDBVersion], p.Meta[redis.MetaKeys])
+	}
+	fmt.Fprintf(w, "  %s in the point, %s new in the vault, in %s\n", humanBytes(s.Bytes), humanBytes(s.BytesAdded), took.Round(time.Millisecond))
+	return nil
+}
+
+// pgVersion turns server_version_num (170002) into "17.2".
+func pgVersion(num string) string {
+	var n int
+	if _, err := fmt.Sscan(num, &n); err != nil || n < 100000 {
+		return num
+	}
+	return fmt.Sprintf("%d.%d", n/10000, n%10000)
+}
+
+// archiveProgress shows a base backup's progress (the archive being read and the bytes so
+// far): a line on a terminal, a JSON status line about once a second with --json, and
+// nothing otherwise.
+type archiveProgress struct {
+	mu      sync.Mutex
+	w       io.Writer
+	mode    int
+	start   time.Time
+	last    time.Time
+	printed bool
+}
+
+func newArchiveProgress(jsonOut bool) *archiveProgress {
+	p := &archiveProgress{start: time.Now()}
+	switch {
+	case jsonOut:
+		p.mode, p.w = progressJSON, os.Stdout
+	case term.IsTerminal(int(os.Stderr.Fd())):
+		p.mode, p.w = progressBar, os.Stderr
+	}
+	return p
+}
+
+// update is a postgres.BaseOptions.Progress.
+func (p *archiveProgress) update(archive string, n uint64) {
+	if p.mode == progressNone {
+		return
+	}
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	now := time.Now()
+	interval := 250 * time.Millisecond
+	if p.mode == progressJSON {
+		interval = time.Second
+	}
+	if now.Sub(p.last) < interval {
+		return
+	}
+	p.last = now
+	elapsed := now.Sub(p.start).Seconds()
+	rate := 0.0
+	if elapsed > 0 {
+		rate = float64(n) / elapsed
+	}
+	if p.mode == progressJSON {
+		b, _ := json.Marshal(map[string]any{"message_type": "status", "action": "backup", "seconds_elapsed": int(elapsed),
+			"current": archive, "bytes": n, "bytes_per_second": int64(rate)})
+		fmt.Fprintf(p.w, "%s\n", b)
+		return
+	}
+	fmt.Fprintf(p.w, "\r\033[Kbackup %s: %s, %s/s", archive, humanBytes(n), humanBytes(uint64(rate)))
+	p.printed = true
+}
+
+func (p *archiveProgress) done() {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	if p.mode == progressBar && p.printed {
+		fmt.Fprint(p.w, "\r\033[K")
+	}
 }

@@ -39,7 +39,9 @@ func newCheckCmd() *cobra.Command {
 		Short: "Verify the vault's structure and, optionally, every byte of its data",
 		Long: `Verify a vault. Without flags, check reads the config, keys, index, every point and
 every tree, and confirms that every blob a point needs is indexed in an existing pack of
-the right size. --read-data also reads every pack and authenticates every blob in it;
+the right size, and that the WAL of every PostgreSQL resource is continuous from each base
+backup (a gap is reported with its LSN range and segment files). --read-data also reads
+every pack and authenticates every blob in it;
 --read-data-subset n/m reads only the n-th of m groups of packs, so m runs (1/m … m/m)
 cover the vault once.
 
@@ -68,6 +70,11 @@ code is then 13. Check writes nothing (but its own lock).`,
 			if err != nil {
 				return err
 			}
+			logs, err := logProblems(ctx, r)
+			if err != nil {
+				return err
+			}
+			rep.Errors = append(rep.Errors, logs...)
 			out := cmd.OutOrStdout()
 			if vo.json {
 				if err := writeJSON(out, checkJSON(rep)); err != nil {

@@ -6,9 +6,12 @@ import "github.com/spf13/cobra"
 func commands() []*cobra.Command {
 	events := newEventsCmd()
 	events.AddCommand(newServerEventsListCmd())
+	events.AddCommand(newEventsReplayCmd())
+	events.AddCommand(newEventsDeadLettersCmd())
 	cmds := []*cobra.Command{
 		newInitCmd(),
 		newBackupCmd(),
+		newProtectCmd(),
 		newPointsCmd(),
 		newLsCmd(),
 		newRestoreCmd(),
@@ -16,13 +19,19 @@ func commands() []*cobra.Command {
 		newForgetCmd(),
 		newPruneCmd(),
 		newCopyCmd(),
+		newWalPushCmd(),
+		newWalFetchCmd(),
 		newKeyCmd(),
 		newUnlockCmd(),
 		events,
 		newRunbookCmd(),
+		newRunbooksCmd(),
+		newExecutionsCmd(),
+		newExecutionCmd(),
 		newServerCmd(),
 		newAgentCmd(),
 		newCatalogCmd(),
 	}
+	cmds = append(cmds, newAlarmsCmd(), newIncidentsCmd(), newIncidentCmd())
 	return append(cmds, newServerClientCmds()...)
 }

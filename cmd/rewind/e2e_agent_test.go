@@ -1,7 +1,6 @@
 package main
 
 import (
-	"bytes"
 	"crypto/rand"
 	"encoding/json"
 	"os"
@@ -36,16 +35,25 @@ func TestAgentRunsTheJobsOfItsHost(t *testing.T) {
 	s.extraArgs = []string{"--agent-lease", "2s"}
 	s.start()
 
-	startAgent := func() (*exec.Cmd, *bytes.Buffer) {
-		var out bytes.Buffer
+	// The agent's output goes to a file, read while it runs.
+	startAgent := func() (*exec.Cmd, string) {
+		log, err := os.CreateTemp(s.dir, "agent-*.log")
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer log.Close()
 		cmd := exec.Command(rewindBin, "agent", "--server", s.url, "--host", "agent1", "--poll", "100ms")
 		cmd.Env = []string{"PATH=" + os.Getenv("PATH"), "HOME=" + os.Getenv("HOME")}
-		cmd.Stdout, cmd.Stderr = &out, &out
+		cmd.Stdout, cmd.Stderr = log, log
 		if err := cmd.Start(); err != nil {
 			t.Fatal(err)
 		}
 		t.Cleanup(func() { cmd.Process.Kill(); cmd.Wait() })
-		return cmd, &out
+		return cmd, log.Name()
+	}
+	readLog := func(path string) string {
+		b, _ := os.ReadFile(path)
+		return string(b)
 	}
 
 	// Without an agent the job waits: the server does not run it.
@@ -61,16 +69,20 @@ func TestAgentRunsTheJobsOfItsHost(t *testing.T) {
 	s.waitJobs(60*time.Second, "the server to take the job back", func(l []jobJSON) bool { return countState(l, "backup", "PENDING") == 1 })
 
 	_, out := startAgent()
-	jobs := s.waitJobs(120*time.Second, "backup and copy COMPLETED", func(l []jobJSON) bool {
-		return countState(l, "backup", "COMPLETED") == 1 && countState(l, "copy", "COMPLETED") == 1
+	jobs := s.waitJobs(120*time.Second, "backup and copy COMPLETED, nothing left to run", func(l []jobJSON) bool {
+		busy := 0
+		for _, k := range []string{"backup", "copy", "prune"} {
+			busy += countState(l, k, "PENDING") + countState(l, k, "RUNNING")
+		}
+		return countState(l, "backup", "COMPLETED") == 1 && countState(l, "copy", "COMPLETED") == 1 && busy == 0
 	})
 	for _, j := range jobs {
 		if j.State == "FAILED" {
-			t.Errorf("job failed: %+v\nagent:\n%s", j, out)
+			t.Errorf("job failed: %+v\nagent:\n%s", j, readLog(out))
 		}
 	}
-	if !strings.Contains(out.String(), "done") {
-		t.Errorf("agent output:\n%s", out)
+	if log := readLog(out); !strings.Contains(log, "done") {
+		t.Errorf("agent output:\n%s", log)
 	}
 	s.stop()
 	e := &env{t: t, vault: filepath.Join(s.dir, "vaults/offsite"), extra: []string{"REWIND_PASSWORD=offsite password"}}

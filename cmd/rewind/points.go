@@ -1,12 +1,18 @@
 package main
 
 import (
+	"context"
 	"fmt"
+	"io"
 	"os"
 	"strings"
+	"time"
 
 	"github.com/spf13/cobra"
 
+	"github.com/rewind-dr/rewind/internal/errs"
+	"github.com/rewind-dr/rewind/internal/protect/postgres"
+	"github.com/rewind-dr/rewind/internal/protect/sqlite"
 	"github.com/rewind-dr/rewind/internal/vault"
 )
 
@@ -55,10 +61,16 @@ func newPointsCmd() *cobra.Command {
 		Use:   "points",
 		Short: "List recovery points",
 		Long: `List the recovery points in a vault, oldest first: ID, time, host, resource, paths,
-tags and size. Points whose resource is continuous also show their restorable time range.`,
+tags and size. Points whose resource is continuous also show their restorable time range.
+
+For each continuous database resource (PostgreSQL base backups with streamed or archived
+WAL, SQLite snapshots with shipped WAL) a section after the table shows the spans of time it
+can be restored to and, for PostgreSQL, the LSNs and every gap in the stored WAL. With
+--json, the newest point of such a resource carries a "restorable" object with the same.`,
 		Example: `  rewind points --vault /srv/vaults/main
   rewind points --vault /srv/vaults/main --resource shop-files --json
-  rewind points --vault /srv/vaults/main --tag app=shop`,
+  rewind points --vault /srv/vaults/main --tag app=shop
+  rewind points --vault /srv/vaults/main --resource orders-db`,
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, args []string) error {
 			ctx := cmd.Context()
@@ -78,11 +90,23 @@ tags and size. Points whose resource is continuous also show their restorable ti
 			if err != nil {
 				return err
 			}
+			ranges, order, err := restorableRanges(ctx, r, points)
+			if err != nil {
+				return err
+			}
 			out := cmd.OutOrStdout()
 			if vo.json {
-				list := make([]pointJSON, 0, len(points))
-				for _, p := range points {
-					list = append(list, toPointJSON(p))
+				newest := map[string]int{}
+				for i, p := range points {
+					newest[p.Resource] = i
+				}
+				list := make([]pointListJSON, 0, len(points))
+				for i, p := range points {
+					pj := pointListJSON{pointJSON: toPointJSON(p)}
+					if newest[p.Resource] == i {
+						pj.Restorable = ranges[p.Resource]
+					}
+					list = append(list, pj)
 				}
 				return writeJSON(out, list)
 			}
@@ -91,7 +115,8 @@ tags and size. Points whose resource is continuous also show their restorable ti
 			for _, p := range points {
 				fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\t%s\t%s\n", p.ID.Short(), formatTime(p.Time), p.Host,
 					p.Resource, strings.Join(p.Paths, ","), formatTags(p.Tags), humanBytes(p.Summary.Bytes))
-				if p.Range != nil {
+				// A database resource's range is shown once, below, rather than per piece.
+				if p.Range != nil && ranges[p.Resource] == nil {
 					fmt.Fprintf(tw, "\trestorable %s .. %s\t\t\t\t\t\n", formatTime(p.Range.From), formatTime(p.Range.To))
 				}
 			}
@@ -99,6 +124,7 @@ tags and size. Points whose resource is continuous also show their restorable ti
 				return err
 			}
 			fmt.Fprintf(out, "%d points\n", len(points))
+			printRestorable(out, order, ranges)
 			return nil
 		},
 	}
@@ -119,4 +145,111 @@ func serverMode(server, vaultFlag string) (string, bool) {
 		return s, true
 	}
 	return "", false
+}
+
+// pointListJSON is a point in 'rewind points --json': the point, and on the newest point of
+// a continuous database resource the resource's restorable range.
+type pointListJSON struct {
+	pointJSON
+	Restorable *restorableJSON `json:"restorable,omitempty"`
+}
+
+// restorableJSON is what a continuous resource can be restored to.
+type restorableJSON struct {
+	Kind  string     `json:"kind"` // "postgres" or "sqlite"
+	Spans []spanJSON `json:"spans"`
+	Gaps  []gapJSON  `json:"gaps,omitempty"`
+	// Error says why the range could not be worked out (e.g. WAL without a base backup).
+	Error string `json:"error,omitempty"`
+}
+
+type spanJSON struct {
+	From     time.Time `json:"from"`
+	To       time.Time `json:"to"`
+	Base     string    `json:"base,omitempty"` // PostgreSQL: the base backup's point ID
+	FromLSN  string    `json:"from_lsn,omitempty"`
+	ToLSN    string    `json:"to_lsn,omitempty"`
+	Timeline uint32    `json:"timeline,omitempty"`
+}
+
+type gapJSON struct {
+	Timeline uint32   `json:"timeline"`
+	FromLSN  string   `json:"from_lsn"`
+	ToLSN    string   `json:"to_lsn"`
+	Segments []string `json:"segments"`
+	Text     string   `json:"text"`
+}
+
+// restorableRanges works out the restorable range of every continuous database resource
+// among points, and returns them with the resources in order of first appearance. A
+// resource whose range cannot be worked out gets its reason in Error; only errors of the
+// vault itself (unreachable, canceled) fail the listing.
+func restorableRanges(ctx context.Context, r *vault.Repository, points []*vault.Point) (map[string]*restorableJSON, []string, error) {
+	out := map[string]*restorableJSON{}
+	var order []string
+	for _, p := range points {
+		kind := dbKindOf(p.Kind)
+		if kind != sourcePostgres && kind != sourceSQLite {
+			continue
+		}
+		if _, done := out[p.Resource]; done {
+			continue
+		}
+		rj := &restorableJSON{Kind: kind, Spans: []spanJSON{}}
+		var err error
+		if kind == sourcePostgres {
+			var rep *postgres.Report
+			rep, err = postgres.Continuity(ctx, postgres.FromVault(r), p.Resource)
+			if err == nil {
+				for _, s := range rep.Spans {
+					rj.Spans = append(rj.Spans, spanJSON{From: s.From, To: s.To, Base: s.Base.ID.String(),
+						FromLSN: s.FromLSN.String(), ToLSN: s.ToLSN.String(), Timeline: s.Timeline})
+				}
+				for _, g := range rep.Gaps {
+					rj.Gaps = append(rj.Gaps, gapJSON{Timeline: g.Timeline, FromLSN: g.From.String(), ToLSN: g.To.String(),
+						Segments: g.Segments, Text: g.String()})
+				}
+			}
+		} else {
+			var spans []vault.TimeRange
+			spans, err = sqlite.Range(ctx, sqlite.FromVault(r), p.Resource)
+			for _, s := range spans {
+				rj.Spans = append(rj.Spans, spanJSON{From: s.From, To: s.To})
+			}
+		}
+		if err != nil {
+			if k := errs.KindOf(err); k == errs.Unavailable || k == errs.Canceled || k == errs.Unauthorized {
+				return nil, nil, err
+			}
+			rj.Error = err.Error()
+		}
+		out[p.Resource] = rj
+		order = append(order, p.Resource)
+	}
+	return out, order, nil
+}
+
+// printRestorable prints the restorable ranges after the point table.
+func printRestorable(w io.Writer, order []string, ranges map[string]*restorableJSON) {
+	if len(order) == 0 {
+		return
+	}
+	fmt.Fprintln(w, "\nrestorable:")
+	for _, res := range order {
+		rj := ranges[res]
+		fmt.Fprintf(w, "  %s (%s)\n", res, rj.Kind)
+		if rj.Error != "" {
+			fmt.Fprintf(w, "    cannot tell: %s\n", rj.Error)
+		}
+		for _, s := range rj.Spans {
+			line := fmt.Sprintf("    %s .. %s", formatTime(s.From), formatTime(s.To))
+			if s.Base != "" {
+				line += fmt.Sprintf("  LSN %s .. %s, timeline %d, from base backup %s", s.FromLSN, s.ToLSN, s.Timeline, s.Base[:8])
+			}
+			fmt.Fprintln(w, line)
+		}
+		for _, g := range rj.Gaps {
+			fmt.Fprintf(w, "    gap: %s\n", g.Text)
+		}
+	}
 }

@@ -4,12 +4,17 @@ import (
 	"fmt"
 	"os"
 	"runtime"
+	"strings"
 	"time"
 
 	"github.com/spf13/cobra"
 
 	"github.com/rewind-dr/rewind/internal/errs"
 	"github.com/rewind-dr/rewind/internal/protect/files"
+	"github.com/rewind-dr/rewind/internal/protect/postgres"
+	"github.com/rewind-dr/rewind/internal/protect/redis"
+	"github.com/rewind-dr/rewind/internal/protect/sqlite"
+	"github.com/rewind-dr/rewind/internal/vault"
 )
 
 func newRestoreCmd() *cobra.Command {
@@ -22,10 +27,11 @@ func newRestoreCmd() *cobra.Command {
 		server   string
 		vaultArg string
 		pointArg string
+		db       dbRestoreOpts
 	)
 	cmd := &cobra.Command{
 		Use:   "restore [flags] [POINT]",
-		Short: "Restore a recovery point into a directory",
+		Short: "Restore a recovery point into a directory, or a database to a moment",
 		Long: `Restore a recovery point into --target.
 
 POINT is "latest" (with --resource: that resource's latest point), a point ID or a unique
@@ -35,11 +41,24 @@ replaced and existing directories merged; nothing is ever written outside the ta
 symlinks found in the target are replaced, never followed.
 
 Files whose data cannot be read back (a damaged or missing pack) are reported and the rest
-is restored; the exit code is then 13.`,
+is restored; the exit code is then 13.
+
+Database points restore something that starts:
+  PostgreSQL: --target is an empty (or missing) directory that becomes a data directory set
+    up to recover to --at TIME (RFC 3339), --lsn, --xid or --restore-point and stop there
+    (inclusive; --exclusive stops just before). Without a target it recovers to the end of
+    the stored WAL ('latest'). Start it with pg_ctl as the postgres user.
+  SQLite: --target is the database file to create (--overwrite replaces one), as of --at.
+  Redis: --target is the RDB file to write (e.g. /var/lib/redis/dump.rdb, Redis stopped).
+Options that do not apply to the point's kind are refused (exit 2).`,
 		Example: `  rewind restore --vault /srv/vaults/main latest --target /tmp/r
   rewind restore --vault /srv/vaults/main latest --resource shop-files --target /srv/shop --include 'data/**'
   rewind restore --vault /srv/vaults/main 3fa9c2e1 --target /tmp/r --include '*.conf'
-  rewind --server http://127.0.0.1:8080 restore --resource app-files --point latest --target /srv/restore/app`,
+  rewind --server http://127.0.0.1:8080 restore --resource app-files --point latest --target /srv/restore/app
+  rewind restore --vault /srv/vaults/main latest --resource orders-db --at 2026-11-25T10:41:07Z --target /srv/restore/pgdata
+  rewind restore --vault /srv/vaults/main latest --resource orders-db --restore-point before-migration --exclusive --target /srv/restore/pgdata
+  rewind restore --vault /srv/vaults/main latest --resource sqlite:/srv/app/app.db --at 2026-11-25T10:41:07Z --target /srv/restore/app.db
+  rewind restore --vault /srv/vaults/main latest --resource redis:127.0.0.1:6379 --target /var/lib/redis/dump.rdb --overwrite`,
 		Args: cobra.RangeArgs(0, 1),
 		RunE: func(cmd *cobra.Command, args []string) error {
 			ctx := cmd.Context()
@@ -54,6 +73,9 @@ is restored; the exit code is then 13.`,
 				ref = args[0]
 			}
 			if url, ok := serverMode(server, vo.url); ok {
+				if err := refuseFlags(cmd, "a restore through a server", dbRestoreFlags...); err != nil {
+					return err
+				}
 				// The server runs a restore job (on the resource's host) and reports it.
 				if ref == "" {
 					ref = "latest"
@@ -71,6 +93,21 @@ is restored; the exit code is then 13.`,
 			p, err := r.FindPoint(ctx, ref, resource)
 			if err != nil {
 				return err
+			}
+			switch dbKindOf(p.Kind) {
+			case sourceFiles:
+				if err := refuseFlags(cmd, "a files restore", dbRestoreFlags...); err != nil {
+					return err
+				}
+			case "":
+				return errs.Errorf("restore", errs.Invalid, "point %s is of kind %q, which this version of rewind cannot restore", p.ID.Short(), p.Kind).
+					WithHint("restore it with the version of rewind that wrote it")
+			default:
+				if err := refuseFlags(cmd, "a database restore", "include", "workers"); err != nil {
+					return err
+				}
+				db.target, db.explicit = target, strings.ToLower(strings.TrimSpace(ref)) != "latest"
+				return restoreDB(cmd, r, p, vo.json, db)
 			}
 			start := time.Now()
 			prog := newProgress("restore", vo.json)
@@ -117,13 +154,14 @@ is restored; the exit code is then 13.`,
 	vo.register(cmd)
 	vo.registerJSON(cmd, "print progress and the summary as JSON lines")
 	f := cmd.Flags()
-	f.StringVarP(&target, "target", "t", "", "directory to restore into (created if missing)")
+	f.StringVarP(&target, "target", "t", "", "directory to restore into (created if missing); for SQLite and Redis points, the file to write")
 	f.StringArrayVar(&includes, "include", nil, "restore only paths matching this pattern (repeatable)")
 	f.StringVar(&resource, "resource", "", "with latest: the resource whose latest point to restore")
 	f.StringVar(&server, "server", "", "ask this server to run the restore as a job (env REWIND_SERVER)")
 	f.StringVar(&vaultArg, "from-vault", "", "with --server: the configured vault to restore from (default: the point's)")
 	f.StringVar(&pointArg, "point", "", "the point (same as the POINT argument)")
 	f.IntVar(&workers, "workers", 0, "blobs read and written in parallel (default: twice the CPUs, at least 8)")
+	db.register(cmd)
 	return cmd
 }
 
@@ -132,4 +170,156 @@ func nonNil(s []string) []string {
 		return []string{}
 	}
 	return s
+}
+
+// dbRestoreFlags are the restore options of database points.
+var dbRestoreFlags = []string{"at", "lsn", "xid", "restore-point", "exclusive", "overwrite"}
+
+// dbRestoreOpts are the restore flags of database points.
+type dbRestoreOpts struct {
+	at, lsn, xid, name string
+	exclusive          bool
+	overwrite          bool
+	target             string
+	explicit           bool // a point ID was given rather than "latest"
+}
+
+func (o *dbRestoreOpts) register(cmd *cobra.Command) {
+	f := cmd.Flags()
+	f.StringVar(&o.at, "at", "", "PostgreSQL, SQLite: restore the state at this time (RFC 3339, e.g. 2026-11-25T10:41:07Z)")
+	f.StringVar(&o.lsn, "lsn", "", "PostgreSQL: recover to this WAL position (e.g. 16/B374D848)")
+	f.StringVar(&o.xid, "xid", "", "PostgreSQL: recover to this transaction ID")
+	f.StringVar(&o.name, "restore-point", "", "PostgreSQL: recover to this named restore point (pg_create_restore_point)")
+	f.BoolVar(&o.exclusive, "exclusive", false, "PostgreSQL: stop just before the target instead of just after it")
+	f.BoolVar(&o.overwrite, "overwrite", false, "SQLite, Redis: replace an existing target file")
+}
+
+// parseAt parses --at.
+func parseAt(s string) (*time.Time, error) {
+	if s == "" {
+		return nil, nil
+	}
+	t, err := time.Parse(time.RFC3339Nano, s)
+	if err != nil {
+		return nil, errs.Errorf("restore", errs.Invalid, "--at %q is not an RFC 3339 time", s).
+			WithHint("write it like 2026-11-25T10:41:07Z or 2026-11-25T11:41:07.250+01:00")
+	}
+	return &t, nil
+}
+
+// restoreDB restores database point p (its resource) as o says.
+func restoreDB(cmd *cobra.Command, r *vault.Repository, p *vault.Point, jsonOut bool, o dbRestoreOpts) error {
+	ctx := cmd.Context()
+	out := cmd.OutOrStdout()
+	start := time.Now()
+	at, err := parseAt(o.at)
+	if err != nil {
+		return err
+	}
+	switch dbKindOf(p.Kind) {
+	case sourcePostgres:
+		if err := refuseFlags(cmd, "a PostgreSQL restore", "overwrite"); err != nil {
+			return err
+		}
+		t := postgres.Target{Time: at, LSN: o.lsn, XID: o.xid, Name: o.name, Exclusive: o.exclusive}
+		none := at == nil && o.lsn == "" && o.xid == "" && o.name == ""
+		if none && o.exclusive {
+			return errs.Errorf("restore", errs.Invalid, "--exclusive needs a recovery target").
+				WithHint("give --at, --lsn, --xid or --restore-point")
+		}
+		if none && o.explicit {
+			return errs.Errorf("restore", errs.Invalid, "point %s is part of PostgreSQL resource %q, which restores to a target, not to one point", p.ID.Short(), p.Resource).
+				WithHint("give --at TIME, --lsn, --xid or --restore-point, or restore 'latest --resource " + p.Resource + "' for the end of the stored WAL")
+		}
+		res, err := postgres.Restore(ctx, postgres.FromVault(r), p.Resource, o.target, t, postgres.RestoreOptions{})
+		if err != nil {
+			return err
+		}
+		goal := describeTarget(t)
+		startCmd := "pg_ctl -D " + o.target + " start"
+		if jsonOut {
+			return writeJSONLine(out, map[string]any{
+				"message_type": "summary", "kind": sourcePostgres, "resource": p.Resource, "target": o.target,
+				"base": res.Base.ID.String(), "files": res.Files, "bytes": res.Bytes, "wal_segments": res.WALSegments,
+				"recovery_target": goal, "inclusive": !o.exclusive,
+				"span": map[string]any{"from": res.Span.From, "to": res.Span.To, "from_lsn": res.Span.FromLSN.String(),
+					"to_lsn": res.Span.ToLSN.String(), "timeline": res.Span.Timeline},
+				"start_command": startCmd, "seconds": time.Since(start).Seconds(),
+			})
+		}
+		fmt.Fprintf(out, "restored PostgreSQL resource %s to %s: base backup %s and %d WAL segments, in %s\n",
+			p.Resource, o.target, res.Base.ID.Short(), res.WALSegments, time.Since(start).Round(time.Millisecond))
+		fmt.Fprintf(out, "it recovers to %s and stops there (restorable with this base: %s .. %s)\n", goal,
+			formatTime(res.Span.From), formatTime(res.Span.To))
+		fmt.Fprintf(out, "start it as the postgres user: %s\n", startCmd)
+		fmt.Fprintf(out, "  (e.g. sudo -u postgres %s; its postgresql.conf is the source's: set archive_mode = off first beside the original)\n", startCmd)
+		return nil
+
+	case sourceSQLite:
+		if err := refuseFlags(cmd, "a SQLite restore", "lsn", "xid", "restore-point", "exclusive"); err != nil {
+			return err
+		}
+		if at == nil && o.explicit {
+			// A point ID stands for the state that point reaches.
+			t := p.Time
+			if p.Range != nil {
+				t = p.Range.To
+			}
+			at = &t
+		}
+		res, err := sqlite.Restore(ctx, sqlite.FromVault(r), p.Resource, o.target, sqlite.RestoreOptions{At: at, Overwrite: o.overwrite})
+		if err != nil {
+			return err
+		}
+		if jsonOut {
+			return writeJSONLine(out, map[string]any{
+				"message_type": "summary", "kind": sourceSQLite, "resource": p.Resource, "target": o.target,
+				"snapshot": res.Snapshot.String(), "points": res.Points, "commits": res.Commits, "state": res.State,
+				"pages": res.Pages, "page_size": res.PageSize, "seconds": time.Since(start).Seconds(),
+			})
+		}
+		fmt.Fprintf(out, "restored SQLite resource %s to %s: snapshot %s and %d transactions, the state at %s (%d pages of %d bytes), in %s\n",
+			p.Resource, o.target, res.Snapshot.Short(), res.Commits, res.State.UTC().Format(time.RFC3339Nano), res.Pages, res.PageSize,
+			time.Since(start).Round(time.Millisecond))
+		return nil
+
+	case sourceRedis:
+		if err := refuseFlags(cmd, "a Redis restore", "at", "lsn", "xid", "restore-point", "exclusive"); err != nil {
+			return err
+		}
+		q, err := redis.Restore(ctx, redis.FromVault(r), p.Resource, o.target, redis.RestoreOptions{Point: p.ID, Overwrite: o.overwrite})
+		if err != nil {
+			return err
+		}
+		if jsonOut {
+			return writeJSONLine(out, map[string]any{
+				"message_type": "summary", "kind": sourceRedis, "resource": q.Resource, "target": o.target,
+				"point": q.ID.String(), "bytes": q.Summary.Bytes, "keys": q.Meta[redis.MetaKeys], "seconds": time.Since(start).Seconds(),
+			})
+		}
+		fmt.Fprintf(out, "restored Redis point %s (%s, %s keys) to %s: %s, in %s\n", q.ID.Short(), q.Resource, q.Meta[redis.MetaKeys],
+			o.target, humanBytes(q.Summary.Bytes), time.Since(start).Round(time.Millisecond))
+		fmt.Fprintf(out, "start redis-server with its dir and dbfilename naming this file (appendonly no, or let it rewrite the AOF after loading)\n")
+		return nil
+	}
+	return errs.Errorf("restore", errs.Internal, "point kind %q has no restore", p.Kind)
+}
+
+// describeTarget says where a PostgreSQL recovery stops.
+func describeTarget(t postgres.Target) string {
+	incl := "inclusive"
+	if t.Exclusive {
+		incl = "exclusive"
+	}
+	switch {
+	case t.Time != nil:
+		return "time " + t.Time.UTC().Format(time.RFC3339Nano) + " (" + incl + ")"
+	case t.LSN != "":
+		return "LSN " + t.LSN + " (" + incl + ")"
+	case t.XID != "":
+		return "transaction " + t.XID + " (" + incl + ")"
+	case t.Name != "":
+		return "restore point " + fmt.Sprintf("%q", t.Name) + " (" + incl + ")"
+	}
+	return "the end of the stored WAL"
 }

@@ -24,6 +24,7 @@ import (
 	"github.com/rewind-dr/rewind/internal/control"
 	"github.com/rewind-dr/rewind/internal/errs"
 	"github.com/rewind-dr/rewind/internal/jobs"
+	"github.com/rewind-dr/rewind/internal/orchestrate"
 	"github.com/rewind-dr/rewind/internal/vault"
 )
 
@@ -38,6 +39,8 @@ type serverOptions struct {
 	// AgentLease is how long a job run by an agent lives without a heartbeat.
 	AgentLease time.Duration
 	Log        io.Writer
+	// Runbooks is the runbooks directory (default: "runbooks" next to the config file).
+	Runbooks string
 }
 
 // Server is the control plane in one process: catalog, queue and workers, scheduler and
@@ -54,6 +57,9 @@ type Server struct {
 	ln     net.Listener
 	tokens []api.Token
 	log    *slog.Logger
+	events *serverEvents // rules, deliveries, monitors and alarms (server_events.go)
+
+	runbooks *orchestrate.Service // durable runbook executions
 }
 
 // openServer loads the config, opens (or creates) the catalog and the vaults, and binds
@@ -76,9 +82,10 @@ func openServer(ctx context.Context, o serverOptions) (s *Server, err error) {
 		return nil, errs.Errorf(op, errs.Invalid, "--site %q is not a site of the config", o.Site)
 	}
 	s = &Server{opts: o, cfg: cfg, log: log}
+	opened := s // "return nil, err" sets s to nil before this deferred Close runs
 	defer func() {
 		if err != nil {
-			s.Close()
+			opened.Close()
 		}
 	}()
 	if s.tokens, err = api.LoadTokens(cfg.Auth); err != nil {
@@ -112,19 +119,27 @@ func openServer(ctx context.Context, o serverOptions) (s *Server, err error) {
 		return nil, err
 	}
 	s.svc = &control.Service{Store: s.store, Config: cfg, Site: o.Site, Enqueue: s.queue.Enqueue}
+	if s.runbooks, err = openRunbooks(ctx, s); err != nil {
+		return nil, err
+	}
 	apiOpts := api.Options{
-		Store:   s.store,
-		Config:  cfg,
-		Jobs:    apiJobs{s},
-		Agents:  apiAgents{s.queue},
-		Tokens:  s.tokens,
-		Version: "dev",
+		Store:    s.store,
+		Config:   cfg,
+		Jobs:     apiJobs{s},
+		Agents:   apiAgents{s.queue},
+		Events:   s.eventsAPI(),
+		Runbooks: s.runbooks,
+		Tokens:   s.tokens,
+		Version:  "dev",
 	}
 	if s.api, err = api.New(apiOpts); err != nil {
 		return nil, err
 	}
 	if s.ln, err = net.Listen("tcp", o.Listen); err != nil {
 		return nil, errs.E(op, errs.Unavailable, err).WithHint("is another server using " + o.Listen + "? pick another with --listen")
+	}
+	if err := s.eventsAPI().open(); err != nil {
+		return nil, err
 	}
 	return s, nil
 }
@@ -160,6 +175,9 @@ func (s *Server) Run(ctx context.Context) error {
 	if err := s.queue.Start(ctx); err != nil {
 		return err
 	}
+	if err := s.runbooks.Resume(ctx); err != nil {
+		s.log.Error("resuming runbook executions", "err", err)
+	}
 	if n, err := s.svc.Recover(ctx); err != nil {
 		s.log.Error("re-queueing pending jobs", "err", err)
 	} else if n > 0 {
@@ -168,6 +186,7 @@ func (s *Server) Run(ctx context.Context) error {
 	hs := &http.Server{Handler: s.api.Handler(), ReadHeaderTimeout: 10 * time.Second}
 	httpErr := make(chan error, 1)
 	go func() { httpErr <- hs.Serve(s.ln) }()
+	eventsDone := s.events.start(ctx)
 	schedDone := make(chan struct{})
 	go func() {
 		defer close(schedDone)
@@ -192,8 +211,12 @@ func (s *Server) Run(ctx context.Context) error {
 	stopCtx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 30*time.Second)
 	defer cancel()
 	hs.Shutdown(stopCtx)
+	if rerr := s.runbooks.Close(); rerr != nil {
+		s.log.Error("stopping runbook executions", "err", rerr)
+	}
 	<-schedDone
 	<-agentsDone
+	<-eventsDone
 	<-protectDone
 	if qerr := s.queue.Stop(stopCtx); qerr != nil && err == nil {
 		err = qerr
@@ -207,6 +230,9 @@ func (s *Server) Close() error {
 	var list []error
 	if s.ln != nil {
 		s.ln.Close()
+	}
+	if s.runbooks != nil {
+		list = append(list, s.runbooks.Close())
 	}
 	if s.vaults != nil {
 		list = append(list, s.vaults.Close())
@@ -385,6 +411,7 @@ call; it says so when it starts.`,
 	f.StringVar(&o.Catalog, "catalog", "", "catalog: an SQLite file or postgres://… (default DATA_DIR/catalog.db)")
 	f.StringVar(&o.Site, "site", "", "this server's site (default: the site of the first plan rule's vault)")
 	f.DurationVar(&o.Tick, "tick", 10*time.Second, "how often the scheduler looks for due rules")
+	f.StringVar(&o.Runbooks, "runbooks", "", "directory of runbook definitions, *.asl.json|yaml|yml (default: runbooks next to the config file; none when missing)")
 	f.DurationVar(&o.AgentLease, "agent-lease", jobs.DefaultAgentLease, "how long a job run by an agent lives without a heartbeat before the server takes it back")
 	return cmd
 }

@@ -37,8 +37,12 @@ type Options struct {
 	Store  catalog.Store
 	Config *config.Config
 	Jobs   Jobs
+	// Events serves event replay, alarms and the Alertmanager secret (nil: replay answers 503).
+	Events EventsService
 	// Agents serves `rewind agent` on data hosts (nil: the agent routes answer 503).
 	Agents Agents
+	// Runbooks starts, stops and decides runbook executions (nil: those routes answer 503).
+	Runbooks Runbooks
 	// Tokens are the accepted tokens (see LoadTokens). None means every call is allowed:
 	// the caller must then listen on loopback only (CheckListen).
 	Tokens  []Token
@@ -60,12 +64,15 @@ type Server struct {
 	store   catalog.Store
 	cfg     *config.Config
 	jobs    Jobs
+	events  EventsService
 	agents  Agents
 	tokens  []Token
 	hashes  []tokenHash
 	now     func() time.Time
 	version string
 	reg     *prometheus.Registry
+
+	runbooks Runbooks
 }
 
 // New builds a Server. errs.Invalid when a required option is missing or a token has no
@@ -76,6 +83,8 @@ func New(o Options) (*Server, error) {
 		return nil, errs.Errorf(op, errs.Invalid, "Store, Config and Jobs are required")
 	}
 	s := &Server{store: o.Store, cfg: o.Config, jobs: o.Jobs, agents: o.Agents, now: o.Now, version: o.Version}
+	s.runbooks = o.Runbooks
+	s.events = o.Events
 	if s.now == nil {
 		s.now = time.Now
 	}
@@ -135,10 +144,28 @@ func (s *Server) routes() []route {
 		r("GET", "/v1/points", v, s.listPoints),
 		r("GET", "/v1/points/{id}", v, s.getPoint),
 		r("GET", "/v1/events", v, s.listEvents),
+		r("GET", "/v1/runbooks", v, s.listRunbooks),
+		r("GET", "/v1/runbooks/{name}", v, s.getRunbook),
+		r("PUT", "/v1/runbooks/{name}", config.RoleAdmin, s.putRunbook),
+		r("POST", "/v1/runbooks/{name}/executions", op, s.startExecution),
+		r("GET", "/v1/executions", v, s.listExecutions),
+		r("GET", "/v1/executions/{id}", v, s.getExecution),
+		r("POST", "/v1/executions/{id}/stop", op, s.stopExecution),
+		r("GET", "/v1/tokens/{token}", v, s.getToken),
+		r("POST", "/v1/tokens/{token}/approve", op, s.approveToken),
+		r("POST", "/v1/tokens/{token}/deny", op, s.denyToken),
 		r("GET", "/metrics", v, s.metrics),
 		r("POST", "/v1/agents/{host}/claim", config.RoleAgent, s.agentClaim),
 		r("POST", "/v1/agents/{host}/jobs/{id}/heartbeat", config.RoleAgent, s.agentHeartbeat),
 		r("POST", "/v1/agents/{host}/jobs/{id}/finish", config.RoleAgent, s.agentFinish),
+		r("POST", "/v1/events", op, s.putEvents),
+		r("POST", "/v1/events/replay", op, s.replayEvents),
+		r("GET", "/v1/events/dead-letters", v, s.listDeadLetters),
+		r("POST", "/v1/intake/{name}", "", s.intake), // an operator token, or for alertmanager the shared secret
+		r("GET", "/v1/rules", v, s.listRules),
+		r("GET", "/v1/incidents", v, s.listIncidents),
+		r("POST", "/v1/incidents/{id}/close", op, s.closeIncident),
+		r("GET", "/v1/alarms", v, s.listAlarms),
 	}
 }
 

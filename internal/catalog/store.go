@@ -38,6 +38,8 @@ type Store interface {
 type Tx interface {
 	ExecutionTx // runbooks, executions, their history and task tokens (executions.go)
 
+	EventRulesTx // deliveries, dead letters, incidents and the event archive (events_rules.go)
+
 	// Now is the transaction's fixed time, from the store's injected clock, truncated to the
 	// microsecond and in UTC.
 	Now() time.Time

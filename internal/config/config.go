@@ -11,7 +11,11 @@ import (
 
 	"gopkg.in/yaml.v3"
 
+	"github.com/rewind-dr/rewind/internal/alarm"
 	"github.com/rewind-dr/rewind/internal/errs"
+	"github.com/rewind-dr/rewind/internal/events/intake"
+	"github.com/rewind-dr/rewind/internal/events/rules"
+	"github.com/rewind-dr/rewind/internal/monitor"
 	"github.com/rewind-dr/rewind/internal/plan"
 )
 
@@ -27,6 +31,14 @@ type Config struct {
 	Plans     map[string]Plan
 	Auth      Auth
 	Server    Server
+
+	// Events is the events block; Rules, Intake, Monitors and Alarms are their sections by
+	// name, validated (events.go); a map is nil when the file has no such section.
+	Events   Events
+	Rules    map[string]rules.RuleSpec
+	Intake   map[string]intake.Mapping
+	Monitors map[string]monitor.Spec
+	Alarms   map[string]alarm.Spec
 	// Warnings are things that are allowed but probably not meant, such as a plan that
 	// selects no resource. The caller should show them.
 	Warnings []Problem

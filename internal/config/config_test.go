@@ -126,7 +126,7 @@ func TestParseErrors(t *testing.T) {
 			`c.yaml:5:1: unknown field "sites2"; did you mean "sites"?`,
 		}},
 		{"unknown field without a close match", base + "colour: red\n", []string{
-			`c.yaml:4:1: unknown field "colour"; known fields: sites, vaults, resources, plans, auth, server`,
+			`c.yaml:4:1: unknown field "colour"; known fields: sites, vaults, resources, plans, auth, server, events, rules, intake, monitors, alarms`,
 		}},
 		{"case style", "sites: {a: {}}\nvaults: {v: {site: a, url: /v, passwordFile: /k}}\n", []string{
 			`c.yaml:2:13: vaults.v: missing required field "password_file"`,

@@ -1,5 +1,11 @@
 package config
 
+import (
+	"github.com/rewind-dr/rewind/internal/alarm"
+	"github.com/rewind-dr/rewind/internal/events/rules"
+	"github.com/rewind-dr/rewind/internal/monitor"
+)
+
 // The types in this file mirror rewind.yaml field by field. They are the single list of
 // fields the parser accepts: the decoder walks their yaml tags, and a test checks that
 // docs/rewind.schema.json describes exactly these fields. A cfg:"required" tag makes a
@@ -39,6 +45,13 @@ type rawFile struct {
 	Plans     omap[rawPlan]     `yaml:"plans"`
 	Auth      *rawAuth          `yaml:"auth"`
 	Server    *rawServer        `yaml:"server"`
+
+	// Events, rules, intake, monitors and alarms (events.go).
+	Events   *rawEvents                 `yaml:"events"`
+	Rules    omap[spec[rules.RuleSpec]] `yaml:"rules"`
+	Intake   omap[rawIntake]            `yaml:"intake"`
+	Monitors omap[spec[monitor.Spec]]   `yaml:"monitors"`
+	Alarms   omap[spec[alarm.Spec]]     `yaml:"alarms"`
 }
 
 type rawSite struct {

@@ -166,6 +166,10 @@ func TestSchemaMatchesParser(t *testing.T) {
 				return
 			}
 			walk(val.Type, ap, path+".*")
+		case strings.HasPrefix(typ.Name(), "spec["):
+			// A block decoded into a domain package's spec type: its yaml tags are the fields.
+			st := reflect.Zero(typ).Interface().(interface{ specType() reflect.Type }).specType()
+			walkSpec(t, st, s, path, resolve)
 		case typ.Kind() == reflect.Struct:
 			if s["type"] != "object" || s["additionalProperties"] != false {
 				t.Errorf("%s: the schema must be a closed object (additionalProperties: false)", path)
@@ -212,4 +216,48 @@ func TestSchemaMatchesParser(t *testing.T) {
 		}
 	}
 	walk(reflect.TypeFor[rawFile](), doc, "rewind.yaml")
+}
+
+// walkSpec checks that the schema s describes exactly the yaml-tagged fields of the spec
+// type typ, recursing into nested structs; other values are left to the spec's own checks.
+func walkSpec(t *testing.T, typ reflect.Type, s map[string]any, path string, resolve func(map[string]any) map[string]any) {
+	t.Helper()
+	s = resolve(s)
+	for typ.Kind() == reflect.Pointer {
+		typ = typ.Elem()
+	}
+	switch typ.Kind() {
+	case reflect.Slice:
+		if items, ok := s["items"].(map[string]any); ok && s["type"] == "array" {
+			walkSpec(t, typ.Elem(), items, path+"[]", resolve)
+		} else if typ.Elem().Kind() == reflect.Struct {
+			t.Errorf("%s: a list in the parser, not in the schema", path)
+		}
+	case reflect.Struct:
+		if s["type"] != "object" || s["additionalProperties"] != false {
+			t.Errorf("%s: the schema must be a closed object (additionalProperties: false)", path)
+			return
+		}
+		props, _ := s["properties"].(map[string]any)
+		var names []string
+		for i := range typ.NumField() {
+			f := typ.Field(i)
+			name, _, _ := strings.Cut(f.Tag.Get("yaml"), ",")
+			if name == "" || name == "-" {
+				continue
+			}
+			names = append(names, name)
+			p, ok := props[name].(map[string]any)
+			if !ok {
+				t.Errorf("%s.%s: accepted by the parser but missing from the schema", path, name)
+				continue
+			}
+			walkSpec(t, f.Type, p, path+"."+name, resolve)
+		}
+		for name := range props {
+			if !slices.Contains(names, name) {
+				t.Errorf("%s.%s: in the schema but rejected by the parser", path, name)
+			}
+		}
+	}
 }

@@ -205,6 +205,7 @@ func (v *validator) config(raw *rawFile) *Config {
 	if raw.Server != nil {
 		cfg.Server = v.server(raw.Server)
 	}
+	v.events(raw, cfg)
 	return cfg
 }
 

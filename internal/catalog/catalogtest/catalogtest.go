@@ -53,6 +53,7 @@ func Run(t *testing.T, newStore func(t *testing.T) catalog.Store) {
 		t.Run(tc.name, func(t *testing.T) { tc.fn(t, open(t)) })
 	}
 	runExecutions(t, open)
+	runDeliveries(t, open)
 }
 
 // tx runs fn in a transaction and fails the test on error.
