@@ -152,6 +152,12 @@ var (
 	errTimedOut = fmt.Errorf("the execution exceeded its TimeoutSeconds")
 )
 
+// executionID is 32 hex digits: the start time in nanoseconds, then 8 random bytes, so
+// that IDs sort by start time (listings page newest first by ID).
+func executionID(now time.Time) string {
+	return fmt.Sprintf("%016x", uint64(now.UnixNano())) + randomID(8)
+}
+
 func randomID(n int) string {
 	b := make([]byte, n)
 	_, _ = rand.Read(b)
@@ -199,7 +205,7 @@ func (e *Engine) Start(ctx context.Context, def *Definition, input json.RawMessa
 		}
 		in = v
 	}
-	id := randomID(16)
+	id := executionID(e.opts.Clock.Now())
 	if name == "" {
 		name = id
 	}

@@ -576,7 +576,9 @@ func (r *run) taskAttempt(ctx context.Context, s *state, input any, sc *stateCtx
 		if p.pe == nil {
 			continue
 		}
-		v, err := p.pe.eval(eff, ctxObj)
+		// A reference path into the state's input, as the States Language defines it (not
+		// into the Parameters built from it).
+		v, err := p.pe.eval(input, ctxObj)
 		n, ok := asInt(v)
 		if err != nil || !ok || n <= 0 {
 			return nil, fail(ErrRuntime, "state %q %s %s must select a positive integer", s.name, p.f, p.pe.src)
