@@ -111,7 +111,7 @@ func openServer(ctx context.Context, o serverOptions) (s *Server, err error) {
 		return nil, err
 	}
 	runner, err := jobs.NewRunner(jobs.Env{Store: s.store, Config: cfg, Site: o.Site, Host: host, OpenVault: s.vaults.Open,
-		VaultSecrets: s.vaults.Secrets}, jobs.RunnerOptions{AgentLease: o.AgentLease})
+		VaultSecrets: s.vaults.Secrets, Log: log}, jobs.RunnerOptions{AgentLease: o.AgentLease})
 	if err != nil {
 		return nil, err
 	}

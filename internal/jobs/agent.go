@@ -300,6 +300,30 @@ func (q *Queue) ReclaimAgentJobs(ctx context.Context) ([]string, error) {
 			return ids, err
 		}
 		ids = append(ids, j.ID)
+		r.breakAgentLocks(ctx, j)
 	}
 	return ids, nil
+}
+
+// breakAgentLocks removes the locks the silent agent of j left in j's vault, so that a
+// prune does not wait out their lease (30 minutes); were the agent alive after all, it
+// would find its lease gone before committing and write nothing. A failure only delays
+// prunes until the locks go stale, and is logged.
+func (r *Runner) breakAgentLocks(ctx context.Context, j *catalog.Job) {
+	name := j.Vault
+	if j.Kind == catalog.JobBackup {
+		if plan, err := r.backupPlan(j); err == nil {
+			name = plan.vault
+		}
+	}
+	if name == "" {
+		return
+	}
+	repo, err := r.env.OpenVault(ctx, name)
+	if err == nil {
+		_, err = repo.BreakLocks(ctx, j.Host)
+	}
+	if err != nil && r.env.Log != nil {
+		r.env.Log.Warn("removing the locks of a silent agent", "vault", name, "host", j.Host, "err", err)
+	}
 }

@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"log/slog"
 	"sync"
 	"time"
 
@@ -28,6 +29,8 @@ type Env struct {
 	// that runs a job of a resource on another host (nil: no agents).
 	VaultSecrets func(name string) (AgentVault, error)
 	Now          func() time.Time // time.Now when nil
+	// Log receives what the runner handles without failing a job (nil: nothing logged).
+	Log *slog.Logger
 }
 
 // Defaults of RunnerOptions.

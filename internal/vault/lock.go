@@ -361,3 +361,37 @@ func (r *Repository) Unlock(ctx context.Context, removeStale bool) ([]LockInfo, 
 	}
 	return removed, nil
 }
+
+// BreakLocks removes every lock file that host holds in the vault (never this Repository's
+// own): for a server that knows that host's client is gone, such as an agent that stopped
+// reporting, so that a prune does not wait out the lock's lease. It is safe even when the
+// client is alive after all: before committing anything (a point, a deletion) a holder
+// re-validates its lease and aborts without writing when its lock is gone. It returns the
+// locks removed.
+func (r *Repository) BreakLocks(ctx context.Context, host string) ([]LockInfo, error) {
+	const op = "vault.BreakLocks"
+	if host == "" {
+		return nil, errs.Errorf(op, errs.Invalid, "no host given")
+	}
+	all, err := r.Locks(ctx)
+	if err != nil {
+		return nil, err
+	}
+	r.lockMu.Lock()
+	own := make(map[string]bool, len(r.locks))
+	for l := range r.locks {
+		own[l.name] = true
+	}
+	r.lockMu.Unlock()
+	var removed []LockInfo
+	for _, li := range all {
+		if li.Host != host || own[li.Name] {
+			continue
+		}
+		if err := r.be.Remove(ctx, backend.Handle{Type: backend.Lock, Name: li.Name}); err != nil && !errs.Is(err, errs.NotFound) {
+			return removed, errs.E(op, errs.KindOf(err), err)
+		}
+		removed = append(removed, li)
+	}
+	return removed, nil
+}

@@ -420,3 +420,45 @@ func TestConcurrentBackupsFromSeveralHosts(t *testing.T) {
 		t.Fatalf("%+v %v", rep, err)
 	}
 }
+
+// TestBreakLocks: the locks of a host known to be gone are removed, not this process's
+// own nor other hosts'; the host's client, alive after all, cannot commit.
+func TestBreakLocks(t *testing.T) {
+	ctx := context.Background()
+	be := mem.New()
+	srv := initVault(t, be, "pw", vault.OpenOptions{Host: "server"})
+	agent := openVault(t, be, "pw", vault.OpenOptions{Host: "agent1"})
+	other := openVault(t, be, "pw", vault.OpenOptions{Host: "agent2"})
+	al, err := agent.Lock(ctx, false)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := other.Lock(ctx, false); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := srv.Lock(ctx, false); err != nil {
+		t.Fatal(err)
+	}
+	removed, err := srv.BreakLocks(ctx, "agent1")
+	if err != nil || len(removed) != 1 || removed[0].Host != "agent1" {
+		t.Fatalf("removed %+v, %v", removed, err)
+	}
+	left, err := srv.Locks(ctx)
+	if err != nil || len(left) != 2 {
+		t.Fatalf("locks left: %+v %v", left, err)
+	}
+	// The agent's next commit finds its lease gone.
+	root, err := agent.SaveTree(ctx, &vault.Tree{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := agent.Flush(ctx); err != nil {
+		t.Fatal(err)
+	}
+	_, err = agent.SavePoint(ctx, &vault.Point{Kind: vault.KindFiles, Time: time.Now(), Resource: "r", Root: root})
+	wantKind(t, err, errs.Locked)
+	al.Unlock(ctx)
+	if _, err := srv.BreakLocks(ctx, ""); !errs.Is(err, errs.Invalid) {
+		t.Fatalf("no host: %v", err)
+	}
+}
