@@ -159,4 +159,3 @@ func killByCmdline(t *testing.T, prog string) {
 		}
 	}
 }
-
