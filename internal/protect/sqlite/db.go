@@ -8,6 +8,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"math"
 	"net/url"
 	"os"
 	"strings"
@@ -30,11 +31,23 @@ func dsn(path string, query string) string {
 // handle is Rewind's set of connections to a protected database. reader, while set, holds a
 // read transaction: SQLite then neither checkpoints frames past its snapshot nor restarts the
 // WAL, so frames Rewind has not shipped cannot be overwritten.
+//
+// POSIX advisory locks belong to a process and an inode, and closing any descriptor of a
+// file releases every lock the process holds on it. SQLite's connections hold such locks on
+// the database (SHARED, which tells the other processes that it is still open) and on the
+// -shm file (read marks). Rewind therefore never opens a descriptor of its own on the
+// database or the -shm file: it reads pages through SQLite (sqlite_dbpage) and the WAL
+// through wal, a descriptor opened once when the connections are up and closed only after
+// them. (SQLite takes no lock on the -wal file itself.) Were the SHARED lock dropped, the
+// last connection of another process to close would take the database for its own,
+// checkpoint the WAL into it and delete it, and the commits it held would never be seen.
 type handle struct {
-	path   string
-	wal    string
-	db     *sql.DB
-	reader *sql.Conn
+	path    string
+	walPath string
+	db      *sql.DB
+	reader  *sql.Conn
+	wal     *os.File    // the -wal file, read with ReadAt only
+	walInfo os.FileInfo // identity of wal, to notice a -wal file deleted or replaced
 }
 
 func openHandle(ctx context.Context, op, path string, busy time.Duration) (*handle, error) {
@@ -59,7 +72,7 @@ func openHandle(ctx context.Context, op, path string, busy time.Duration) (*hand
 	if err != nil {
 		return nil, errs.E(op, errs.Internal, err)
 	}
-	h := &handle{path: path, wal: path + "-wal", db: db}
+	h := &handle{path: path, walPath: path + "-wal", db: db}
 	var mode string
 	if err := db.QueryRowContext(ctx, "PRAGMA journal_mode").Scan(&mode); err != nil {
 		db.Close()
@@ -70,14 +83,41 @@ func openHandle(ctx context.Context, op, path string, busy time.Duration) (*hand
 		return nil, errs.Errorf(op, errs.Invalid, "database %s is in journal mode %q, not WAL", path, mode).
 			WithHint("switch it once with: sqlite3 " + path + " 'PRAGMA journal_mode=WAL'")
 	}
+	// A read opens the WAL (SQLite creates the -wal file if there is none); from then on the
+	// pool's idle connection keeps the database open, so no other process deletes it.
+	var n int
+	if err := db.QueryRowContext(ctx, "SELECT count(*) FROM sqlite_master").Scan(&n); err != nil {
+		db.Close()
+		return nil, errs.E(op, errs.Unavailable, fmt.Errorf("database %s: %w", path, err)).WithHint("the application may hold the database locked; retry")
+	}
+	if h.wal, err = os.Open(h.walPath); err == nil {
+		h.walInfo, err = h.wal.Stat()
+	}
+	if err != nil {
+		h.close()
+		return nil, errs.E(op, errs.Unavailable, fmt.Errorf("WAL of %s: %w", path, err)).WithHint("Rewind needs to read the -wal file next to the database")
+	}
 	return h, nil
 }
 
+// close ends the read transaction and closes the connections, then the -wal descriptor.
+// It may be called again.
 func (h *handle) close() error {
 	if h.reader != nil {
 		h.releaseReader()
 	}
-	return h.db.Close()
+	var err error
+	if h.db != nil {
+		err = h.db.Close()
+		h.db = nil
+	}
+	if h.wal != nil {
+		if cerr := h.wal.Close(); err == nil {
+			err = cerr
+		}
+		h.wal = nil
+	}
+	return err
 }
 
 // acquireReader starts a new read transaction and then ends the previous one, so that at
@@ -128,52 +168,62 @@ func (h *handle) lockWrites(ctx context.Context) (unlock func(), err error) {
 	}, nil
 }
 
-// header reads the current WAL header; errNoWAL (wrapped) when there is none.
-func (h *handle) header() (walHeader, error) {
-	f, err := os.Open(h.wal)
+// errWALReplaced says the -wal file Rewind reads is no longer the one at its path: SQLite
+// deleted it (another process checkpointed the database believing it was the last to have
+// it open) or someone replaced it. Commits may have bypassed Rewind.
+var errWALReplaced = errors.New("the -wal file was deleted or replaced")
+
+// walReplaced returns errWALReplaced (wrapped) when the -wal path no longer names the file
+// Rewind holds open. It only stats the path: it opens no descriptor.
+func (h *handle) walReplaced() error {
+	st, err := os.Stat(h.walPath)
 	if errors.Is(err, os.ErrNotExist) {
-		return walHeader{}, fmt.Errorf("%w: no -wal file", errNoWAL)
+		return fmt.Errorf("%w: %s is gone", errWALReplaced, h.walPath)
 	}
 	if err != nil {
-		return walHeader{}, err
+		return err
 	}
-	defer f.Close()
+	if !os.SameFile(st, h.walInfo) {
+		return fmt.Errorf("%w: %s is another file", errWALReplaced, h.walPath)
+	}
+	return nil
+}
+
+// walFrom returns a reader of the WAL from byte offset off.
+func (h *handle) walFrom(off int64) io.Reader {
+	return bufio.NewReaderSize(io.NewSectionReader(h.wal, off, math.MaxInt64-off), 1<<20)
+}
+
+// header reads the current WAL header; errNoWAL (wrapped) when there is none.
+func (h *handle) header() (walHeader, error) {
 	var b [walHeaderSize]byte
-	n, err := io.ReadFull(f, b[:])
-	if err != nil && !errors.Is(err, io.ErrUnexpectedEOF) && !errors.Is(err, io.EOF) {
+	n, err := h.wal.ReadAt(b[:], 0)
+	if err != nil && !errors.Is(err, io.EOF) {
 		return walHeader{}, err
 	}
 	return parseWALHeader(b[:n])
 }
 
 // scan reads the current WAL generation from its first frame, up to frame limit (0: all
-// committed frames), and returns the position after the last complete commit and, for each
-// page, the last committed frame holding it.
-func (h *handle) scan(limit uint32) (position, map[uint32]uint32, error) {
-	idx := map[uint32]uint32{}
+// committed frames), and returns the position after the last complete commit.
+func (h *handle) scan(limit uint32) (position, error) {
 	hdr, err := h.header()
 	if errors.Is(err, errNoWAL) {
-		return position{}, idx, nil
+		return position{}, nil
 	}
 	if err != nil {
-		return position{}, nil, err
+		return position{}, err
 	}
 	pos := startOf(hdr, 0)
-	f, err := os.Open(h.wal)
-	if err != nil {
-		return position{}, nil, err
-	}
-	defer f.Close()
-	if _, err := f.Seek(walHeaderSize, io.SeekStart); err != nil {
-		return position{}, nil, err
-	}
-	r := bufio.NewReaderSize(f, 1<<20)
+	r := h.walFrom(walHeaderSize)
 	buf := make([]byte, walFrameHeaderSize+pos.PageSize)
 	sum, frame := pos.Sum, uint32(0)
-	var txn []uint32 // pages of the transaction being read
 	for limit == 0 || frame < limit {
 		if _, err := io.ReadFull(r, buf); err != nil {
-			break
+			if errors.Is(err, io.EOF) || errors.Is(err, io.ErrUnexpectedEOF) {
+				break
+			}
+			return position{}, err
 		}
 		if binary.BigEndian.Uint32(buf[8:]) != pos.Salt1 || binary.BigEndian.Uint32(buf[12:]) != pos.Salt2 {
 			break
@@ -186,68 +236,64 @@ func (h *handle) scan(limit uint32) (position, map[uint32]uint32, error) {
 		}
 		sum = s
 		frame++
-		txn = append(txn, pgno)
 		if pages := binary.BigEndian.Uint32(buf[4:]); pages != 0 {
-			first := frame - uint32(len(txn)) + 1
-			for i, p := range txn {
-				idx[p] = first + uint32(i)
-			}
-			txn = txn[:0]
 			pos.Frame, pos.Sum, pos.DBPages = frame, sum, pages
 		}
 	}
-	return pos, idx, nil
+	return pos, nil
 }
 
-// pageReader streams pages 1..n of the database state pinned by the held reader: a page's
-// last committed frame in the WAL (up to the pinned position) or else the database file.
+// pageReader streams pages 1..n of the database state pinned by the held reader, read
+// through SQLite (the sqlite_dbpage table) inside that read transaction: SQLite takes each
+// page from the WAL or the database file as its snapshot says.
 type pageReader struct {
-	db, wal *os.File
-	idx     map[uint32]uint32
-	ps      uint32
-	n       uint32
-	next    uint32 // next page, 1-based
-	buf     []byte
-	off     int
+	rows  *sql.Rows
+	ps    uint32
+	n     uint32
+	next  uint32 // next page, 1-based
+	buf   []byte
+	off   int
+	page1 []byte // a copy of page 1 once read
 }
 
-func newPageReader(h *handle, pos position, idx map[uint32]uint32) (*pageReader, error) {
-	db, err := os.Open(h.path)
+func newPageReader(ctx context.Context, h *handle, pos position) (*pageReader, error) {
+	if h.reader == nil {
+		return nil, errors.New("no read transaction pins the database")
+	}
+	rows, err := h.reader.QueryContext(ctx, "SELECT pgno, data FROM sqlite_dbpage")
 	if err != nil {
 		return nil, err
 	}
-	pr := &pageReader{db: db, idx: idx, ps: pos.PageSize, n: pos.DBPages, next: 1}
-	if len(idx) > 0 {
-		if pr.wal, err = os.Open(h.wal); err != nil {
-			db.Close()
-			return nil, err
-		}
-	}
+	pr := &pageReader{rows: rows, ps: pos.PageSize, n: pos.DBPages, next: 1}
 	pr.buf = make([]byte, pr.ps)
 	pr.off = len(pr.buf)
 	return pr, nil
 }
 
-func (pr *pageReader) Close() {
-	pr.db.Close()
-	if pr.wal != nil {
-		pr.wal.Close()
-	}
-}
+func (pr *pageReader) Close() { pr.rows.Close() }
 
 func (pr *pageReader) Read(p []byte) (int, error) {
 	if pr.off == len(pr.buf) {
-		if pr.next > pr.n {
+		if !pr.rows.Next() {
+			if err := pr.rows.Err(); err != nil {
+				return 0, fmt.Errorf("page %d: %w", pr.next, err)
+			}
+			if pr.next <= pr.n {
+				return 0, fmt.Errorf("SQLite returned %d pages, the pinned state has %d", pr.next-1, pr.n)
+			}
 			return 0, io.EOF
 		}
-		var err error
-		if f, ok := pr.idx[pr.next]; ok {
-			_, err = pr.wal.ReadAt(pr.buf, frameAt(f, pr.ps)+walFrameHeaderSize)
-		} else {
-			_, err = pr.db.ReadAt(pr.buf, int64(pr.next-1)*int64(pr.ps))
-		}
-		if err != nil {
+		var pgno int64
+		var data sql.RawBytes
+		if err := pr.rows.Scan(&pgno, &data); err != nil {
 			return 0, fmt.Errorf("page %d: %w", pr.next, err)
+		}
+		if pgno != int64(pr.next) || pr.next > pr.n || len(data) != len(pr.buf) {
+			return 0, fmt.Errorf("SQLite returned page %d of %d bytes, expected page %d of %d bytes (of %d pages)", pgno, len(data), pr.next, len(pr.buf), pr.n)
+		}
+		copy(pr.buf, data)
+		if pr.next == 1 {
+			pr.page1 = append([]byte(nil), pr.buf...)
 		}
 		pr.next++
 		pr.off = 0
@@ -258,39 +304,49 @@ func (pr *pageReader) Read(p []byte) (int, error) {
 }
 
 // pin takes the write lock, reads the WAL to its end, starts a read transaction at exactly
-// that state and releases the write lock. It returns the position of the pinned state and the
-// page index of its WAL frames.
-func (h *handle) pin(ctx context.Context) (position, map[uint32]uint32, error) {
+// that state and releases the write lock. It returns the position of the pinned state.
+func (h *handle) pin(ctx context.Context) (position, error) {
 	unlock, err := h.lockWrites(ctx)
 	if err != nil {
-		return position{}, nil, err
+		return position{}, err
 	}
 	defer unlock()
 	return h.pinLocked(ctx)
 }
 
 // pinLocked is pin for a caller that holds the write lock.
-func (h *handle) pinLocked(ctx context.Context) (position, map[uint32]uint32, error) {
-	pos, idx, err := h.scan(0)
+func (h *handle) pinLocked(ctx context.Context) (position, error) {
+	pos, err := h.scan(0)
 	if err != nil {
-		return position{}, nil, err
+		return position{}, err
 	}
 	var pageSize, pages uint32
 	if err := h.db.QueryRowContext(ctx, "PRAGMA page_size").Scan(&pageSize); err != nil {
-		return position{}, nil, err
+		return position{}, err
 	}
 	if err := h.acquireReader(ctx); err != nil {
-		return position{}, nil, err
+		return position{}, err
 	}
 	if err := h.reader.QueryRowContext(ctx, "PRAGMA page_count").Scan(&pages); err != nil {
-		return position{}, nil, err
+		return position{}, err
 	}
 	if pos.HasHeader && pos.PageSize != pageSize {
-		return position{}, nil, fmt.Errorf("WAL page size %d differs from the database's %d", pos.PageSize, pageSize)
+		return position{}, fmt.Errorf("WAL page size %d differs from the database's %d", pos.PageSize, pageSize)
 	}
 	if pos.Frame > 0 && pos.DBPages != pages {
-		return position{}, nil, fmt.Errorf("WAL ends with a database of %d pages but SQLite reports %d (frames not yet visible); retry", pos.DBPages, pages)
+		return position{}, fmt.Errorf("WAL ends with a database of %d pages but SQLite reports %d (frames not yet visible); retry", pos.DBPages, pages)
 	}
 	pos.PageSize, pos.DBPages = pageSize, pages
-	return pos, idx, nil
+	return pos, nil
+}
+
+// pinned returns the size in pages and page 1 of the state the held reader sees.
+func (h *handle) pinned(ctx context.Context) (pages uint32, page1 []byte, err error) {
+	if err := h.reader.QueryRowContext(ctx, "PRAGMA page_count").Scan(&pages); err != nil {
+		return 0, nil, err
+	}
+	if err := h.reader.QueryRowContext(ctx, "SELECT data FROM sqlite_dbpage WHERE pgno = 1").Scan(&page1); err != nil {
+		return 0, nil, err
+	}
+	return pages, page1, nil
 }

@@ -342,19 +342,22 @@ func frameSum(fr []byte) [2]uint32 {
 }
 
 // continues checks that a segment starting at next follows position prev: the same
-// generation at the same frame and checksum, or the start of a newer generation.
+// generation (same salts) at the same frame and checksum, or the start of another
+// generation. The checkpoint sequence numbers are not compared: SQLite writes each
+// connection's own count into the header, so a restart by a new process may repeat or lower
+// it. That a restart lost no frame is the streamer's to prove before it writes the segment.
 func continues(prev, next position) error {
 	if next.PageSize != prev.PageSize {
 		return fmt.Errorf("page size %d after %d", next.PageSize, prev.PageSize)
 	}
-	if prev.HasHeader && prev.Ckpt == next.Ckpt && prev.Salt1 == next.Salt1 && prev.Salt2 == next.Salt2 {
+	if prev.HasHeader && prev.Salt1 == next.Salt1 && prev.Salt2 == next.Salt2 {
+		if prev.Ckpt != next.Ckpt || prev.BigEndian != next.BigEndian {
+			return fmt.Errorf("WAL salts %08x %08x repeat with another header", next.Salt1, next.Salt2)
+		}
 		if next.Frame != prev.Frame || next.Sum != prev.Sum {
 			return fmt.Errorf("starts after frame %d, the chain is at frame %d", next.Frame, prev.Frame)
 		}
 		return nil
-	}
-	if prev.HasHeader && next.Ckpt <= prev.Ckpt {
-		return fmt.Errorf("WAL checkpoint sequence %d does not follow %d", next.Ckpt, prev.Ckpt)
 	}
 	if next.Frame != 0 {
 		return fmt.Errorf("a new WAL generation starts at frame %d", next.Frame)

@@ -50,7 +50,7 @@ func hostname(h string) string {
 //
 // Errors: errs.NotFound (no such file), errs.Invalid (not SQLite, not in WAL mode),
 // errs.Unavailable (the database stayed locked, or reading it failed; retryable), errs.Conflict
-// (the WAL was reset while copying; retry), and the vault's kinds.
+// (the -wal file was deleted or replaced while copying; retry), and the vault's kinds.
 func Snapshot(ctx context.Context, v Vault, path string, opts SnapshotOptions) (*vault.Point, error) {
 	const op = "sqlite.Snapshot"
 	abs, err := absPath(op, path)
@@ -66,7 +66,7 @@ func Snapshot(ctx context.Context, v Vault, path string, opts SnapshotOptions) (
 	if now == nil {
 		now = time.Now
 	}
-	pos, idx, err := h.pin(ctx)
+	pos, err := h.pin(ctx)
 	if err != nil {
 		return nil, errs.E(op, errs.Unavailable, fmt.Errorf("database %s: %w", abs, err)).WithHint("the application may hold a long write transaction; retry")
 	}
@@ -75,7 +75,8 @@ func Snapshot(ctx context.Context, v Vault, path string, opts SnapshotOptions) (
 	if res == "" {
 		res = resourceFor(abs)
 	}
-	return saveSnapshot(ctx, op, v, h, pos, idx, pinned, pointInfo{resource: res, host: hostname(opts.Host), path: abs, tags: opts.Tags, now: now})
+	p, _, err := saveSnapshot(ctx, op, v, h, pos, pinned, pointInfo{resource: res, host: hostname(opts.Host), path: abs, tags: opts.Tags, now: now})
+	return p, err
 }
 
 type pointInfo struct {
@@ -85,32 +86,31 @@ type pointInfo struct {
 }
 
 // saveSnapshot copies the pinned state (h.reader must hold it) into the vault and saves the
-// point. It checks after the copy that the WAL was not reset meanwhile.
-func saveSnapshot(ctx context.Context, op string, v Vault, h *handle, pos position, idx map[uint32]uint32, pinned time.Time, pi pointInfo) (*vault.Point, error) {
+// point; it also returns page 1 of the copy. The pages are read through SQLite inside the
+// read transaction, so the copy is the pinned state whatever the application writes
+// meanwhile; it checks after the copy that the -wal file is still the one it was.
+func saveSnapshot(ctx context.Context, op string, v Vault, h *handle, pos position, pinned time.Time, pi pointInfo) (*vault.Point, []byte, error) {
 	start := pi.now()
-	pr, err := newPageReader(h, pos, idx)
+	pr, err := newPageReader(ctx, h, pos)
 	if err != nil {
-		return nil, errs.E(op, errs.Unavailable, fmt.Errorf("database %s: %w", h.path, err))
+		return nil, nil, errs.E(op, errs.Unavailable, fmt.Errorf("database %s: %w", h.path, err))
 	}
 	defer pr.Close()
 	res, err := files.BackupStream(ctx, v, pr, snapshotFile, files.BackupOptions{Now: func() time.Time { return pinned }})
 	if err != nil {
-		return nil, err
+		return nil, nil, err
 	}
-	if pos.HasHeader && len(idx) > 0 {
-		hdr, err := h.header()
-		if err != nil && !errors.Is(err, errNoWAL) {
-			return nil, errs.E(op, errs.Unavailable, err)
+	if err := h.walReplaced(); err != nil {
+		if errors.Is(err, errWALReplaced) {
+			return nil, nil, errs.E(op, errs.Conflict, fmt.Errorf("database %s: %w while its pages were copied", h.path, err)).WithHint("retry the snapshot")
 		}
-		if err != nil || !pos.sameGeneration(hdr) {
-			return nil, errs.Errorf(op, errs.Conflict, "the WAL of %s was reset while its pages were copied", h.path).WithHint("retry the snapshot")
-		}
+		return nil, nil, errs.E(op, errs.Unavailable, err)
 	}
 	if want := uint64(pos.DBPages) * uint64(pos.PageSize); res.Summary.BytesInTree != want {
-		return nil, errs.Errorf(op, errs.Internal, "copied %d bytes of %s, expected %d", res.Summary.BytesInTree, h.path, want)
+		return nil, nil, errs.Errorf(op, errs.Internal, "copied %d bytes of %s, expected %d", res.Summary.BytesInTree, h.path, want)
 	}
 	if err := v.Flush(ctx); err != nil {
-		return nil, err
+		return nil, nil, err
 	}
 	p := &vault.Point{
 		Kind: KindSnapshot, Time: pinned, Host: pi.host, Resource: pi.resource,
@@ -121,7 +121,7 @@ func saveSnapshot(ctx context.Context, op string, v Vault, h *handle, pos positi
 		Meta:  pos.meta(nil),
 	}
 	if _, err := v.SavePoint(ctx, p); err != nil {
-		return nil, err
+		return nil, nil, err
 	}
-	return p, nil
+	return p, pr.page1, nil
 }

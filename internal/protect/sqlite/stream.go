@@ -1,13 +1,11 @@
 package sqlite
 
 import (
-	"bufio"
 	"bytes"
 	"context"
+	"encoding/binary"
 	"errors"
 	"fmt"
-	"io"
-	"os"
 	"sort"
 	"strconv"
 	"time"
@@ -99,6 +97,18 @@ type Streamer struct {
 	lastFlush   time.Time
 	lastCkpt    time.Time
 	ckptFrame   uint32 // WAL frames at the last checkpoint (of the current generation)
+
+	// readerAt is the position the held read transaction was started at, everything up to it
+	// shipped; readerMark0 says SQLite had backfilled every frame then, so that the reader
+	// reads the database file only. Only then may SQLite restart the WAL while it is held,
+	// and only while no frame was appended since (see legitRestart).
+	readerAt    position
+	readerMark0 bool
+	// page1 is page 1 of the state at pos (nil: not known), to check against SQLite's.
+	page1 []byte
+	// reopen says the connections see a -wal file that was replaced: they must be closed
+	// and opened again before the next snapshot.
+	reopen bool
 
 	pendStart position
 	pending   []commit
@@ -221,7 +231,7 @@ func (s *Streamer) resume(ctx context.Context, last *vault.Point, pos position) 
 	if err != nil || !pos.sameGeneration(hdr) || hdr.PageSize != pos.PageSize {
 		return false, nil
 	}
-	got, _, err := s.h.scan(pos.Frame)
+	got, err := s.h.scan(pos.Frame)
 	if err != nil {
 		return false, errs.E(s.op, errs.Unavailable, err)
 	}
@@ -232,8 +242,18 @@ func (s *Streamer) resume(ctx context.Context, last *vault.Point, pos position) 
 		return false, errs.E(s.op, errs.Unavailable, err)
 	}
 	now := s.now()
-	s.pos = pos
+	s.pos, s.page1 = pos, nil
+	s.readerAt, s.readerMark0 = pos, false
 	s.coveredFrom, s.lastTick, s.lastCkpt = now, now, now
+	// Commits made while nothing followed the database are read while the write lock is
+	// still held: once it is released the WAL could restart over them.
+	if err := s.ship(ctx, now); err != nil {
+		if errors.Is(err, errBroken) {
+			return false, nil
+		}
+		return false, err
+	}
+	s.readerAt = s.pos
 	s.Stats.Resumed = true
 	return true, nil
 }
@@ -241,6 +261,17 @@ func (s *Streamer) resume(ctx context.Context, last *vault.Point, pos position) 
 // snapshot starts a new chain with a snapshot. With shipFirst, the current chain's commits
 // are shipped and stored first (a periodic snapshot); else the chain ends where it is.
 func (s *Streamer) snapshot(ctx context.Context, shipFirst bool) error {
+	if s.reopen {
+		// The connections' view of the WAL is stale (their -wal file is gone): only new
+		// connections see the database as it is.
+		s.h.close()
+		h, err := openHandle(ctx, s.op, s.pi.path, s.opts.BusyTimeout)
+		if err != nil {
+			return err
+		}
+		s.h, s.reopen = h, false
+		shipFirst = false
+	}
 	unlock, err := s.h.lockWrites(ctx)
 	if err != nil {
 		return errs.E(s.op, errs.Unavailable, fmt.Errorf("database %s: %w", s.h.path, err)).WithHint("the application may hold a long write transaction")
@@ -259,19 +290,21 @@ func (s *Streamer) snapshot(ctx context.Context, shipFirst bool) error {
 	if err := s.flush(ctx); err != nil {
 		return err
 	}
-	pos, idx, err := s.h.pinLocked(ctx)
+	pos, err := s.h.pinLocked(ctx)
 	if err != nil {
 		return errs.E(s.op, errs.Unavailable, fmt.Errorf("database %s: %w", s.h.path, err))
 	}
 	pinned := s.now()
 	unlock()
 	locked = false
-	p, err := saveSnapshot(ctx, s.op, s.v, s.h, pos, idx, pinned, s.pi)
+	p, page1, err := saveSnapshot(ctx, s.op, s.v, s.h, pos, pinned, s.pi)
 	if err != nil {
 		return err
 	}
 	s.Stats.Snapshots++
-	s.pos = pos
+	s.pos, s.page1 = pos, page1
+	// With no committed frame in the WAL, SQLite gave the reader read mark 0.
+	s.readerAt, s.readerMark0 = pos, pos.Frame == 0
 	s.chain, s.parent, s.seq, s.snapTime = p.ID, p.ID, 0, pinned
 	s.coveredFrom, s.lastTick, s.lastFlush, s.lastCkpt, s.ckptFrame = pinned, pinned, pinned, pinned, 0
 	s.pending, s.pendTimes, s.pendBytes = nil, nil, 0
@@ -282,11 +315,36 @@ func (s *Streamer) snapshot(ctx context.Context, shipFirst bool) error {
 // shipped: the chain ends and a new snapshot is needed.
 var errBroken = errors.New("WAL chain broken")
 
-// ship reads new complete commits from the WAL into the pending batch, stamped now.
+// legitRestart says whether SQLite may have restarted (or truncated) the WAL since pos
+// without losing a frame Rewind has not shipped. SQLite restarts the WAL only when every
+// frame was backfilled into the database and no reader uses a read mark other than 0; it
+// backfills no frame while a reader holds read mark 0. So with Rewind's reader on read mark
+// 0 a restart can only come before any frame is appended after the reader's start, all of
+// them shipped; with Rewind's reader on another mark, not at all.
+func (s *Streamer) legitRestart() bool {
+	return s.readerMark0 && s.pos == s.readerAt
+}
+
+// ship reads new complete commits from the WAL into the pending batch, stamped now. It
+// returns errBroken when the WAL moved in a way that may have lost commits.
 func (s *Streamer) ship(ctx context.Context, now time.Time) error {
+	if s.reopen {
+		return errBroken
+	}
+	if err := s.h.walReplaced(); err != nil {
+		if errors.Is(err, errWALReplaced) {
+			s.reopen = true
+			return fmt.Errorf("%w: %w", errBroken, err)
+		}
+		return errs.E(s.op, errs.Unavailable, fmt.Errorf("WAL of %s: %w", s.h.path, err))
+	}
 	hdr, err := s.h.header()
 	if errors.Is(err, errNoWAL) {
-		// Empty or being initialised: after a reset the next writer writes a header.
+		// Empty (truncated by a checkpoint) or being initialised: after a restart the next
+		// writer writes a header.
+		if s.pos.HasHeader && !s.legitRestart() {
+			return fmt.Errorf("%w: the WAL was emptied with frames Rewind had not pinned", errBroken)
+		}
 		s.lastTick = now
 		return nil
 	}
@@ -294,10 +352,11 @@ func (s *Streamer) ship(ctx context.Context, now time.Time) error {
 		return errs.E(s.op, errs.Unavailable, fmt.Errorf("WAL of %s: %w", s.h.path, err))
 	}
 	if !s.pos.sameGeneration(hdr) {
-		// A new generation. Frames of the old one cannot have been lost while the read
-		// transaction was held (see docs/resources/sqlite.md), but the header must be newer.
-		if s.pos.HasHeader && (hdr.Ckpt <= s.pos.Ckpt || hdr.BigEndian != s.pos.BigEndian) || hdr.PageSize != s.pos.PageSize {
-			return errBroken
+		// A new generation: continuous with what was shipped only if SQLite could restart
+		// the WAL without losing a frame. (Its checkpoint sequence number proves nothing:
+		// each connection writes its own count, a new process starts from zero.)
+		if !s.legitRestart() || hdr.PageSize != s.pos.PageSize || s.pos.HasHeader && hdr.BigEndian != s.pos.BigEndian {
+			return fmt.Errorf("%w: the WAL restarted after frames Rewind shipped past its read transaction", errBroken)
 		}
 		if len(s.pending) > 0 {
 			if err := s.flush(ctx); err != nil {
@@ -307,16 +366,9 @@ func (s *Streamer) ship(ctx context.Context, now time.Time) error {
 		s.pos = startOf(hdr, s.pos.DBPages)
 		s.ckptFrame = 0
 	}
-	f, err := os.Open(s.h.wal)
-	if err != nil {
-		return errs.E(s.op, errs.Unavailable, fmt.Errorf("WAL of %s: %w", s.h.path, err))
-	}
-	defer f.Close()
 	for {
-		if _, err := f.Seek(frameAt(s.pos.Frame+1, s.pos.PageSize), io.SeekStart); err != nil {
-			return errs.E(s.op, errs.Unavailable, err)
-		}
-		cs, end, err := readCommits(bufio.NewReaderSize(f, 1<<20), s.pos, s.opts.MaxBatch-s.pendBytes)
+		r := s.h.walFrom(frameAt(s.pos.Frame+1, s.pos.PageSize))
+		cs, end, err := readCommits(r, s.pos, s.opts.MaxBatch-s.pendBytes)
 		if err != nil {
 			return errs.E(s.op, errs.Unavailable, fmt.Errorf("WAL of %s: %w", s.h.path, err))
 		}
@@ -327,6 +379,7 @@ func (s *Streamer) ship(ctx context.Context, now time.Time) error {
 			s.pending = append(s.pending, c)
 			s.pendTimes = append(s.pendTimes, now)
 			s.pendBytes += len(c.Frames)
+			s.trackPage1(c)
 		}
 		s.Stats.Commits += uint64(len(cs))
 		s.pos = end
@@ -338,6 +391,33 @@ func (s *Streamer) ship(ctx context.Context, now time.Time) error {
 		}
 	}
 	s.lastTick = now
+	return nil
+}
+
+// trackPage1 keeps page1 equal to page 1 after commit c.
+func (s *Streamer) trackPage1(c commit) {
+	fsz := walFrameHeaderSize + int(s.pos.PageSize)
+	for off := 0; off+fsz <= len(c.Frames); off += fsz {
+		if binary.BigEndian.Uint32(c.Frames[off:]) == 1 {
+			s.page1 = append(s.page1[:0], c.Frames[off+walFrameHeaderSize:off+fsz]...)
+		}
+	}
+}
+
+// verifyPinned compares the state the reader pins, which must be everything Rewind shipped,
+// with the chain: same size and, when known, same page 1 (its header changes with the
+// database's size, schema and free pages). A difference means commits bypassed Rewind.
+func (s *Streamer) verifyPinned(ctx context.Context) error {
+	pages, page1, err := s.h.pinned(ctx)
+	if err != nil {
+		return errs.E(s.op, errs.Unavailable, fmt.Errorf("database %s: %w", s.h.path, err))
+	}
+	if pages != s.pos.DBPages {
+		return fmt.Errorf("%w: SQLite sees %d pages, the chain %d", errBroken, pages, s.pos.DBPages)
+	}
+	if s.page1 != nil && !bytes.Equal(page1, s.page1) {
+		return fmt.Errorf("%w: page 1 differs from the chain's", errBroken)
+	}
 	return nil
 }
 
@@ -427,6 +507,9 @@ func (s *Streamer) Flush(ctx context.Context) error { return s.flush(ctx) }
 //
 // Errors: errs.Unavailable and the vault's kinds.
 func (s *Streamer) Checkpoint(ctx context.Context) error {
+	if s.reopen {
+		return s.snapshot(ctx, false)
+	}
 	s.lastCkpt = s.now()
 	s.ckptFrame = s.pos.Frame
 	unlock, err := s.h.lockWrites(ctx)
@@ -461,8 +544,14 @@ func (s *Streamer) Checkpoint(ctx context.Context) error {
 	var busy, logFrames, done int64
 	cerr := s.h.db.QueryRowContext(ctx, "PRAGMA wal_checkpoint(PASSIVE)").Scan(&busy, &logFrames, &done)
 	if err := s.h.acquireReader(ctx); err != nil {
+		// No read transaction until the next one: a restart of the WAL can no longer be
+		// told from a loss, so any restart starts a new chain.
+		s.readerMark0 = false
 		return errs.E(s.op, errs.Unavailable, fmt.Errorf("database %s: %w", s.h.path, err))
 	}
+	// The new reader starts where everything is shipped (the write lock is held); it reads
+	// the database file only if the checkpoint backfilled every frame.
+	s.readerAt, s.readerMark0 = s.pos, cerr == nil && done == logFrames
 	if cerr != nil {
 		return errs.E(s.op, errs.Unavailable, fmt.Errorf("checkpoint of %s: %w", s.h.path, cerr))
 	}
@@ -472,6 +561,14 @@ func (s *Streamer) Checkpoint(ctx context.Context) error {
 		want = int64(s.pos.Frame)
 	}
 	if logFrames != want {
+		unlock()
+		locked = false
+		return s.snapshot(ctx, false)
+	}
+	if err := s.verifyPinned(ctx); err != nil {
+		if !errors.Is(err, errBroken) {
+			return err
+		}
 		unlock()
 		locked = false
 		return s.snapshot(ctx, false)
