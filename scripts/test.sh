@@ -21,7 +21,7 @@ FUZZTIME="${FUZZTIME:-5s}"
 step() { printf '\n==> %s\n' "$*"; }
 
 step "Debian packages"
-pkgs=(attr util-linux e2fsprogs postgresql mariadb-server redis-server prometheus prometheus-alertmanager)
+pkgs=(attr util-linux e2fsprogs postgresql mariadb-server mariadb-backup redis-server sqlite3 prometheus prometheus-alertmanager)
 missing=()
 for p in "${pkgs[@]}"; do dpkg -s "$p" >/dev/null 2>&1 || missing+=("$p"); done
 if [ ${#missing[@]} -gt 0 ]; then

@@ -16,6 +16,7 @@ import (
 
 	"github.com/rewind-dr/rewind/internal/errs"
 	"github.com/rewind-dr/rewind/internal/protect/files"
+	"github.com/rewind-dr/rewind/internal/protect/mysql"
 	"github.com/rewind-dr/rewind/internal/protect/postgres"
 	"github.com/rewind-dr/rewind/internal/protect/redis"
 	"github.com/rewind-dr/rewind/internal/protect/sqlite"
@@ -33,6 +34,7 @@ func newBackupCmd() *cobra.Command {
 		oneFileSystem bool
 		stdin         bool
 		stdinName     string
+		physical      bool
 	)
 	cmd := &cobra.Command{
 		Use:   "backup [flags] PATH... | DATABASE-URL",
@@ -50,14 +52,22 @@ A database URL instead of paths backs up that database as one point (see 'rewind
 for continuous protection): postgres://user:password@host:port/ takes a physical base
 backup over the replication protocol (the role needs REPLICATION), sqlite:///abs/path.db a
 consistent snapshot of a WAL-mode database, redis://[user:password@]host:port the server's
-RDB snapshot. The default resource is postgres:HOST:PORT, sqlite:PATH or redis:HOST:PORT.
-Passwords in URLs are never printed.`,
+RDB snapshot, mysql://user:password@host:3306/ (or mariadb://) a consistent dump of the whole
+MySQL/MariaDB server with mariadb-dump, recording its binlog position (the server needs
+log_bin; see docs/resources/mysql.md for the user's privileges). With --physical, a MySQL
+backup is a mariadb-backup copy of the data directory instead: run it on the database host
+as a user that can read that directory, with the server's socket
+(mysql://root@/?socket=/run/mysqld/mysqld.sock) or loopback address. The default resource
+is postgres:HOST:PORT, sqlite:PATH, redis:HOST:PORT or mysql:HOST:PORT. Passwords in URLs
+are never printed.`,
 		Example: `  rewind backup --vault /srv/vaults/main --tag app=shop /srv/shop/data /etc/shop
   rewind backup --vault /srv/vaults/main --exclude '*.tmp' --one-file-system /
   pg_dump shop | rewind backup --vault /srv/vaults/main --stdin --resource shop-dump --stdin-name shop.sql
   rewind backup --vault /srv/vaults/main --resource orders-db 'postgres://rewind:secret@db1:5432/?sslmode=require'
   rewind backup --vault /srv/vaults/main sqlite:///srv/app/app.db
-  rewind backup --vault /srv/vaults/main --resource cache redis://:secret@127.0.0.1:6379`,
+  rewind backup --vault /srv/vaults/main --resource cache redis://:secret@127.0.0.1:6379
+  rewind backup --vault /srv/vaults/main --resource shop-mysql 'mysql://backup:secret@db2:3306/'
+  rewind backup --vault /srv/vaults/main --resource shop-mysql --physical 'mysql://root@/?socket=/run/mysqld/mysqld.sock'`,
 		RunE: func(cmd *cobra.Command, args []string) error {
 			ctx := cmd.Context()
 			src, err := parseSource("backup", args)
@@ -68,7 +78,15 @@ Passwords in URLs are never printed.`,
 				if err := refuseFlags(cmd, "a "+src.kind+" backup", "stdin", "stdin-name", "exclude", "exclude-file", "one-file-system"); err != nil {
 					return err
 				}
-				return src.scrub(backupDB(cmd, &vo, src, dbBackupOpts{resource: resource, host: host, tags: tags}))
+				if src.kind != sourceMySQL {
+					if err := refuseFlags(cmd, "a "+src.kind+" backup (only MySQL/MariaDB has a physical backup)", "physical"); err != nil {
+						return err
+					}
+				}
+				return src.scrub(backupDB(cmd, &vo, src, dbBackupOpts{resource: resource, host: host, tags: tags, physical: physical}))
+			}
+			if err := refuseFlags(cmd, "a files backup (only MySQL/MariaDB has a physical backup)", "physical"); err != nil {
+				return err
 			}
 			if stdin == (len(args) > 0) {
 				if stdin {
@@ -188,6 +206,7 @@ Passwords in URLs are never printed.`,
 	f.BoolVarP(&oneFileSystem, "one-file-system", "x", false, "do not cross file system boundaries")
 	f.BoolVar(&stdin, "stdin", false, "back up standard input as one file")
 	f.StringVar(&stdinName, "stdin-name", "stdin", "file name for --stdin data")
+	f.BoolVar(&physical, "physical", false, "MySQL/MariaDB: copy the data directory with mariadb-backup (on the database host) instead of a dump")
 	return cmd
 }
 
@@ -229,10 +248,12 @@ type dbBackupOpts struct {
 	resource string
 	host     string // empty: PostgreSQL records the server's address, the others this host
 	tags     []string
+	physical bool // MySQL: mariadb-backup instead of mariadb-dump
 }
 
 // backupDB stores one point of a database source under the vault's shared lock: a
-// PostgreSQL base backup, an SQLite snapshot or a Redis RDB.
+// PostgreSQL base backup, an SQLite snapshot, a Redis RDB or a MySQL dump (or physical
+// copy).
 func backupDB(cmd *cobra.Command, vo *vaultOpts, src *dbSource, o dbBackupOpts) error {
 	ctx := cmd.Context()
 	tags, err := parseTags(o.tags)
@@ -268,6 +289,13 @@ func backupDB(cmd *cobra.Command, vo *vaultOpts, src *dbSource, o dbBackupOpts) 
 	case sourceRedis:
 		p, err = redis.Backup(ctx, redis.FromVault(r), src.url, redis.BackupOptions{
 			Resource: resource, Host: hostOr(o.host), Tags: tags})
+	case sourceMySQL:
+		var res *mysql.BackupResult
+		res, err = mysql.Backup(ctx, mysql.FromVault(r), src.url, mysql.BackupOptions{
+			Resource: resource, Host: hostOr(o.host), Tags: tags, Physical: o.physical})
+		if err == nil {
+			p = res.Point
+		}
 	default:
 		return errs.Errorf("backup", errs.Internal, "source kind %q has no backup", src.kind)
 	}
@@ -310,6 +338,17 @@ func reportDBPoint(w io.Writer, jsonOut bool, p *vault.Point, took time.Duration
 		fmt.Fprintf(w, "  SQLite snapshot: %s pages of %s bytes\n", p.Meta[sqlite.MetaDBPages], p.Meta[sqlite.MetaPageSize])
 	case redis.KindRDB:
 		fmt.Fprintf(w, "  Redis %s RDB (format %s): %s keys\n", p.Meta[redis.MetaRedisVersion], p.Meta[redis.MetaRDBVersion], p.Meta[redis.MetaKeys])
+	case mysql.KindDump, mysql.KindPhysical:
+		what := "logical dump"
+		if p.Kind == mysql.KindPhysical {
+			what = "physical backup"
+		}
+		gtid := ""
+		if g := p.Meta[mysql.MetaGTID]; g != "" {
+			gtid = ", GTID " + g
+		}
+		fmt.Fprintf(w, "  MySQL/MariaDB %s %s: consistent at binlog %s:%s%s\n", p.Meta[mysql.MetaServerVersion], what,
+			p.Meta[mysql.MetaBinlogFile], p.Meta[mysql.MetaBinlogPos], gtid)
 	}
 	fmt.Fprintf(w, "  %s in the point, %s new in the vault, in %s\n", humanBytes(s.Bytes), humanBytes(s.BytesAdded), took.Round(time.Millisecond))
 	return nil

@@ -11,6 +11,7 @@ import (
 	"github.com/spf13/cobra"
 
 	"github.com/rewind-dr/rewind/internal/errs"
+	"github.com/rewind-dr/rewind/internal/protect/mysql"
 	"github.com/rewind-dr/rewind/internal/protect/postgres"
 	"github.com/rewind-dr/rewind/internal/protect/redis"
 	"github.com/rewind-dr/rewind/internal/protect/sqlite"
@@ -23,15 +24,16 @@ const (
 	sourcePostgres = "postgres"
 	sourceSQLite   = "sqlite"
 	sourceRedis    = "redis"
+	sourceMySQL    = "mysql"
 )
 
 // dbSource is a database named on the command line by a URL.
 type dbSource struct {
-	kind    string // sourcePostgres, sourceSQLite or sourceRedis
+	kind    string // sourcePostgres, sourceSQLite, sourceRedis or sourceMySQL
 	url     string // as given (may hold a password: never print it, use display)
 	display string // the URL with its password replaced
 	path    string // sqlite: the database file's absolute path
-	addr    string // postgres, redis: host:port
+	addr    string // postgres, redis, mysql: host:port (mysql: or the socket path)
 	secrets []string
 }
 
@@ -39,9 +41,10 @@ type dbSource struct {
 var urlScheme = regexp.MustCompile(`^([A-Za-z][A-Za-z0-9+.-]*)://`)
 
 // parseSource reads the source arguments of backup and protect: one database URL
-// (postgres:// or postgresql://, sqlite:///abs/path, redis://), or paths, which are files
-// (nil is returned). A URL mixed with other arguments, an unknown scheme, MySQL/MariaDB and
-// a relative SQLite path are refused with errs.Invalid.
+// (postgres:// or postgresql://, sqlite:///abs/path, redis://, mysql:// or mariadb://), or
+// paths, which are files (nil is returned). A URL mixed with other arguments, an unknown
+// scheme, a MySQL URL without host or user and a relative SQLite path are refused with
+// errs.Invalid.
 func parseSource(op string, args []string) (*dbSource, error) {
 	var src *dbSource
 	for _, a := range args {
@@ -99,11 +102,44 @@ func parseSourceURL(op, scheme, raw string) (*dbSource, error) {
 		p := filepath.Clean(rest)
 		return &dbSource{kind: sourceSQLite, url: raw, display: "sqlite://" + p, path: p}, nil
 	case "mysql", "mariadb":
-		return nil, errs.Errorf(op, errs.Invalid, "MySQL/MariaDB is not supported yet (%s)", redactURL(raw)).
-			WithHint("back up a dump instead: mysqldump … | rewind backup --stdin --resource NAME")
+		return parseMySQLURL(op, raw)
 	}
 	return nil, errs.Errorf(op, errs.Invalid, "source scheme %q is not supported", scheme+"://").
-		WithHint("a source is postgres://…, sqlite:///abs/path, redis://… or a file system path")
+		WithHint("a source is postgres://…, sqlite:///abs/path, redis://…, mysql://… or a file system path")
+}
+
+// parseMySQLURL reads mysql://user:password@host[:port]/ or
+// mysql://user:password@/?socket=/path (mariadb:// alike). The path, a database name, is
+// ignored: the whole server is protected.
+func parseMySQLURL(op, raw string) (*dbSource, error) {
+	const hint = "write mysql://user:password@host:3306/ or mysql://user:password@/?socket=/run/mysqld/mysqld.sock"
+	u, err := url.Parse(raw)
+	if err != nil {
+		return nil, errs.Errorf(op, errs.Invalid, "%s is not a valid MySQL URL", redactURL(raw)).WithHint(hint)
+	}
+	if u.User == nil || u.User.Username() == "" {
+		return nil, errs.Errorf(op, errs.Invalid, "MySQL URL %s names no user", redactURL(raw)).WithHint(hint)
+	}
+	addr := u.Query().Get("socket")
+	if addr == "" {
+		if u.Hostname() == "" {
+			return nil, errs.Errorf(op, errs.Invalid, "MySQL URL %s names neither a host nor a socket", redactURL(raw)).WithHint(hint)
+		}
+		port := u.Port()
+		if port == "" {
+			port = "3306"
+		}
+		addr = net.JoinHostPort(u.Hostname(), port)
+	} else if !filepath.IsAbs(addr) {
+		return nil, errs.Errorf(op, errs.Invalid, "MySQL URL %s: socket %q is not an absolute path", redactURL(raw), addr).WithHint(hint)
+	}
+	return newDBSource(sourceMySQL, raw, u, addr), nil
+}
+
+// isMySQLURL reports whether s is a mysql:// or mariadb:// URL (a restore target).
+func isMySQLURL(s string) bool {
+	m := urlScheme.FindStringSubmatch(s)
+	return m != nil && (strings.EqualFold(m[1], "mysql") || strings.EqualFold(m[1], "mariadb"))
 }
 
 func newDBSource(kind, raw string, u *url.URL, addr string) *dbSource {
@@ -122,7 +158,8 @@ func newDBSource(kind, raw string, u *url.URL, addr string) *dbSource {
 }
 
 // defaultResource is the resource name a database source is filed under when --resource is
-// not given: postgres:HOST:PORT, sqlite:/abs/path or redis:HOST:PORT.
+// not given: postgres:HOST:PORT, sqlite:/abs/path, redis:HOST:PORT or mysql:HOST:PORT
+// (mysql:/socket/path).
 func (s *dbSource) defaultResource() string {
 	if s.kind == sourceSQLite {
 		return "sqlite:" + s.path
@@ -131,7 +168,9 @@ func (s *dbSource) defaultResource() string {
 }
 
 // continuous reports whether the source can be protected continuously.
-func (s *dbSource) continuous() bool { return s.kind == sourcePostgres || s.kind == sourceSQLite }
+func (s *dbSource) continuous() bool {
+	return s.kind == sourcePostgres || s.kind == sourceSQLite || s.kind == sourceMySQL
+}
 
 // scrub returns err with every secret of the source replaced, keeping its kind and hint, so
 // that no message ever shows a password, whichever layer wrote it.
@@ -195,6 +234,8 @@ func dbKindOf(k string) string {
 		return sourceSQLite
 	case redis.KindRDB:
 		return sourceRedis
+	case mysql.KindDump, mysql.KindPhysical, mysql.KindBinlog:
+		return sourceMySQL
 	case vault.KindFiles, vault.KindStream:
 		return sourceFiles
 	}

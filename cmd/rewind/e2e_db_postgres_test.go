@@ -57,9 +57,9 @@ func TestE2EPostgres(t *testing.T) {
 	// Bad combinations are refused before anything is read (exit 2), without the password.
 	r := e.wantExit(exitUsage, "backup", "--resource", resource, "--exclude", "*.tmp", src)
 	r2 := e.wantExit(exitUsage, "backup", src, "/etc")
-	r3 := e.wantExit(exitUsage, "backup", "mysql://root:hunter2@127.0.0.1/shop")
-	if !strings.Contains(r3.stderr, "MySQL/MariaDB is not supported yet") {
-		t.Errorf("mysql:// refusal: %s", r3.stderr)
+	r3 := e.wantExit(exitUsage, "backup", "mysql://:hunter2@127.0.0.1/shop")
+	if !strings.Contains(r3.stderr, "names no user") {
+		t.Errorf("mysql:// without a user: %s", r3.stderr)
 	}
 	noSecret(t, srv.ReplicationPassword, r.stderr, r2.stderr)
 	noSecret(t, "hunter2", r3.stderr)
@@ -230,4 +230,185 @@ func restoredRows(t *testing.T, src *pgtest.Server, dir string) []int {
 		t.Errorf("stop restored server: %v", err)
 	}
 	return ids
+}
+
+// protectedPostgres is a PostgreSQL server protected by 'rewind protect' (run as the
+// server's user) into the env's vault after a base backup, with rows of table t committed
+// one at a time.
+type protectedPostgres struct {
+	t        *testing.T
+	e        *dbEnv
+	dir      string
+	resource string
+	srv      *pgtest.Server
+	db       *pgx.Conn
+	p        *protectProc
+	commits  map[int]time.Time // commit time of row i
+}
+
+func startProtectedPostgres(t *testing.T, resource string) *protectedPostgres {
+	t.Helper()
+	ctx := context.Background()
+	e, dir := newPostgresUserEnv(t)
+	srv := pgtest.Start(t, pgtest.Options{ReplicationUser: true, Conf: map[string]string{
+		"track_commit_timestamp": "on",
+		"wal_keep_size":          "'256MB'",
+	}})
+	e.mustDB("init")
+	db, err := pgx.Connect(ctx, srv.URL(pgtest.DefaultDatabase))
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { db.Close(ctx) })
+	if _, err := db.Exec(ctx, "CREATE TABLE t (id int PRIMARY KEY)"); err != nil {
+		t.Fatal(err)
+	}
+	e.mustDB("backup", "--resource", resource, srv.ReplicationURL())
+	pg := &protectedPostgres{t: t, e: e, dir: dir, resource: resource, srv: srv, db: db, commits: map[int]time.Time{}}
+	pg.p = e.startProtect("--resource", resource, "--flush-every", "100ms", srv.ReplicationURL())
+	pg.p.waitFor("the first flush", func(l map[string]any) bool { return l["message_type"] == "flush" })
+	return pg
+}
+
+// insert commits rows from..to one at a time and waits until 'rewind protect' has stored
+// the WAL up to the position after the last; it returns that position.
+func (pg *protectedPostgres) insert(from, to int) postgres.LSN {
+	pg.t.Helper()
+	ctx := context.Background()
+	for i := from; i <= to; i++ {
+		var ts time.Time
+		if _, err := pg.db.Exec(ctx, "INSERT INTO t VALUES ($1)", i); err != nil {
+			pg.t.Fatal(err)
+		}
+		if err := pg.db.QueryRow(ctx, "SELECT pg_xact_commit_timestamp(xmin) FROM t WHERE id = $1", i).Scan(&ts); err != nil {
+			pg.t.Fatal(err)
+		}
+		pg.commits[i] = ts
+		time.Sleep(30 * time.Millisecond) // spacing between the commits, for time targets
+	}
+	var text string
+	if err := pg.db.QueryRow(ctx, "SELECT pg_current_wal_insert_lsn()::text").Scan(&text); err != nil {
+		pg.t.Fatal(err)
+	}
+	end, err := postgres.ParseLSN(text)
+	if err != nil {
+		pg.t.Fatal(err)
+	}
+	pg.p.waitFor("WAL up to "+text, func(l map[string]any) bool {
+		got, err := postgres.ParseLSN(fmt.Sprint(l["end_lsn"]))
+		return l["message_type"] == "flush" && err == nil && got >= end
+	})
+	return end
+}
+
+// between returns the time halfway between the commits of rows i and i+1, as --at takes it.
+func (pg *protectedPostgres) between(i int) string {
+	return pg.commits[i].Add(pg.commits[i+1].Sub(pg.commits[i]) / 2).UTC().Format(time.RFC3339Nano)
+}
+
+// TestE2EPostgresWALGap deletes one stored WAL point from the vault ('rewind forget'):
+// 'rewind check' exits 13 naming the gap's LSN range and segment files, 'rewind points'
+// shows it, a restore --at a time past the gap fails with exit 2 and a message naming the
+// gap, and a restore to a time before it still starts with exactly the rows before it.
+func TestE2EPostgresWALGap(t *testing.T) {
+	const resource = "orders-db"
+	pg := startProtectedPostgres(t, resource)
+	e := pg.e
+	afterThree := pg.insert(1, 3)
+	pg.insert(4, 6)
+	pg.insert(7, 9)
+	pg.p.stop()
+	e.mustDB("check") // continuous so far
+
+	// The first WAL point after row 3's WAL: it holds WAL written after row 3 and before
+	// row 7 (rows 7–9 were inserted once the WAL up to row 6 was stored).
+	var gapPoint string
+	var from, to postgres.LSN
+	for _, l := range pg.p.all() {
+		if l["message_type"] != "flush" {
+			continue
+		}
+		s, err1 := postgres.ParseLSN(fmt.Sprint(l["start_lsn"]))
+		en, err2 := postgres.ParseLSN(fmt.Sprint(l["end_lsn"]))
+		if err1 != nil || err2 != nil {
+			t.Fatalf("flush line without LSNs: %v", l)
+		}
+		if s >= afterThree {
+			gapPoint, from, to = fmt.Sprint(l["point"]), s, en
+			break
+		}
+	}
+	if gapPoint == "" {
+		t.Fatalf("no WAL point after %s in %v", afterThree, pg.p.all())
+	}
+	e.mustDB("forget", gapPoint)
+
+	r := e.wantExit(exitCorrupt, "check")
+	segment := postgres.SegmentName(1, from, 16<<20)
+	wantGap := fmt.Sprintf("WAL %s to %s missing", from, to)
+	if !strings.Contains(r.stdout, "WAL gap") || !strings.Contains(r.stdout, resource) ||
+		!strings.Contains(r.stdout, wantGap) || !strings.Contains(r.stdout, segment) {
+		t.Errorf("check does not report the gap %q in segment %s:\n%s", wantGap, segment, r.stdout)
+	}
+	t.Logf("rewind check (exit %d):\n%s", r.code, r.stdout)
+	rng := e.restorable(resource)
+	gaps, _ := rng["gaps"].([]any)
+	if len(gaps) != 1 || gaps[0].(map[string]any)["from_lsn"] != from.String() || gaps[0].(map[string]any)["to_lsn"] != to.String() {
+		t.Errorf("points --json gaps %v, want one from %s to %s", rng["gaps"], from, to)
+	}
+
+	// A time past the gap is refused loudly, naming the gap; nothing is written.
+	past := filepath.Join(pg.dir, "pgdata-past")
+	r = e.wantExit(exitUsage, "restore", "latest", "--resource", resource, "--at", pg.between(7), "--target", past)
+	if !strings.Contains(r.stderr, "outside what resource") || !strings.Contains(r.stderr, wantGap) {
+		t.Errorf("restore past the gap: the message does not name the gap %q:\n%s", wantGap, r.stderr)
+	}
+	t.Logf("restore past the gap (exit %d):\n%s", r.code, r.stderr)
+	if entries, _ := os.ReadDir(past); len(entries) > 0 {
+		t.Errorf("a refused restore wrote %d entries into %s", len(entries), past)
+	}
+
+	// A time before the gap still restores.
+	before := filepath.Join(pg.dir, "pgdata-before")
+	e.mustDB("restore", "latest", "--resource", resource, "--at", pg.between(2), "--target", before)
+	if got := restoredRows(t, pg.srv, before); !slices.Equal(got, []int{1, 2}) {
+		t.Errorf("restore --at between rows 2 and 3: rows %v, want [1 2]", got)
+	}
+}
+
+// TestE2EPostgresOffsiteCopy copies a protected resource's points (base backup and WAL)
+// with 'rewind copy' into a second vault with its own password, deletes the first vault,
+// and restores --at a time from the copy alone: the restored cluster starts with exactly
+// the rows committed before that time.
+func TestE2EPostgresOffsiteCopy(t *testing.T) {
+	const resource = "orders-db"
+	pg := startProtectedPostgres(t, resource)
+	e := pg.e
+	pg.insert(1, 8)
+	pg.p.stop()
+
+	const offsiteKey = "offsite battery staple"
+	off := &dbEnv{env: &env{t: t, vault: filepath.Join(pg.dir, "offsite"), extra: []string{"REWIND_PASSWORD=" + offsiteKey}}, cred: e.cred}
+	off.mustDB("init")
+	e.extra = append(e.extra, "REWIND_TO_PASSWORD="+offsiteKey)
+	out := e.mustDB("copy", "--to", off.vault, "--resource", resource)
+	t.Logf("rewind copy:\n%s", out)
+	if err := os.RemoveAll(e.vault); err != nil {
+		t.Fatal(err)
+	}
+	e.wantExit(exitNotFound, "points")
+
+	// The copy opens only with its own key, is complete, and restores.
+	wrongKey := &dbEnv{env: &env{t: t, vault: off.vault}, cred: e.cred}
+	wrongKey.wantExit(exitWrongKey, "points")
+	off.mustDB("check")
+	rng := off.restorable(resource)
+	if spans, _ := rng["spans"].([]any); len(spans) != 1 || rng["gaps"] != nil {
+		t.Fatalf("the copy's restorable range %v: want one span and no gap", rng)
+	}
+	pgdata := filepath.Join(pg.dir, "pgdata-offsite")
+	off.mustDB("restore", "latest", "--resource", resource, "--at", pg.between(5), "--target", pgdata)
+	if got := restoredRows(t, pg.srv, pgdata); !slices.Equal(got, []int{1, 2, 3, 4, 5}) {
+		t.Errorf("restore from the copy --at between rows 5 and 6: rows %v, want [1 2 3 4 5]", got)
+	}
 }

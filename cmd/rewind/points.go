@@ -11,6 +11,7 @@ import (
 	"github.com/spf13/cobra"
 
 	"github.com/rewind-dr/rewind/internal/errs"
+	"github.com/rewind-dr/rewind/internal/protect/mysql"
 	"github.com/rewind-dr/rewind/internal/protect/postgres"
 	"github.com/rewind-dr/rewind/internal/protect/sqlite"
 	"github.com/rewind-dr/rewind/internal/vault"
@@ -64,9 +65,11 @@ func newPointsCmd() *cobra.Command {
 tags and size. Points whose resource is continuous also show their restorable time range.
 
 For each continuous database resource (PostgreSQL base backups with streamed or archived
-WAL, SQLite snapshots with shipped WAL) a section after the table shows the spans of time it
-can be restored to and, for PostgreSQL, the LSNs and every gap in the stored WAL. With
---json, the newest point of such a resource carries a "restorable" object with the same.`,
+WAL, SQLite snapshots with shipped WAL, MySQL/MariaDB backups with shipped binlog) a section
+after the table shows the spans of time it can be restored to and, for PostgreSQL and MySQL,
+the backup each span starts from, its log positions (LSNs; binlog file:position) and every
+gap in the stored log. With --json, the newest point of such a resource carries a
+"restorable" object with the same.`,
 		Example: `  rewind points --vault /srv/vaults/main
   rewind points --vault /srv/vaults/main --resource shop-files --json
   rewind points --vault /srv/vaults/main --tag app=shop
@@ -156,7 +159,7 @@ type pointListJSON struct {
 
 // restorableJSON is what a continuous resource can be restored to.
 type restorableJSON struct {
-	Kind  string     `json:"kind"` // "postgres" or "sqlite"
+	Kind  string     `json:"kind"` // "postgres", "sqlite" or "mysql"
 	Spans []spanJSON `json:"spans"`
 	Gaps  []gapJSON  `json:"gaps,omitempty"`
 	// Error says why the range could not be worked out (e.g. WAL without a base backup).
@@ -166,18 +169,26 @@ type restorableJSON struct {
 type spanJSON struct {
 	From     time.Time `json:"from"`
 	To       time.Time `json:"to"`
-	Base     string    `json:"base,omitempty"` // PostgreSQL: the base backup's point ID
+	Base     string    `json:"base,omitempty"`      // PostgreSQL, MySQL: the backup's point ID
+	BaseKind string    `json:"base_kind,omitempty"` // MySQL: mysql-dump or mysql-physical
 	FromLSN  string    `json:"from_lsn,omitempty"`
 	ToLSN    string    `json:"to_lsn,omitempty"`
 	Timeline uint32    `json:"timeline,omitempty"`
+	// MySQL: the binlog the span covers, FILE:POS (the backup's snapshot) to FILE:POS
+	// (where the stored binlog stops, exclusive).
+	FromBinlog string `json:"from_binlog,omitempty"`
+	ToBinlog   string `json:"to_binlog,omitempty"`
 }
 
+// gapJSON is a hole in a resource's stored log: PostgreSQL's fields, or MySQL's.
 type gapJSON struct {
-	Timeline uint32   `json:"timeline"`
-	FromLSN  string   `json:"from_lsn"`
-	ToLSN    string   `json:"to_lsn"`
-	Segments []string `json:"segments"`
-	Text     string   `json:"text"`
+	Timeline   uint32   `json:"timeline,omitempty"`
+	FromLSN    string   `json:"from_lsn,omitempty"`
+	ToLSN      string   `json:"to_lsn,omitempty"`
+	Segments   []string `json:"segments,omitempty"`
+	FromBinlog string   `json:"from_binlog,omitempty"` // MySQL: stored binlog stops here
+	ToBinlog   string   `json:"to_binlog,omitempty"`   // MySQL: and starts again here
+	Text       string   `json:"text"`
 }
 
 // restorableRanges works out the restorable range of every continuous database resource
@@ -189,7 +200,7 @@ func restorableRanges(ctx context.Context, r *vault.Repository, points []*vault.
 	var order []string
 	for _, p := range points {
 		kind := dbKindOf(p.Kind)
-		if kind != sourcePostgres && kind != sourceSQLite {
+		if kind != sourcePostgres && kind != sourceSQLite && kind != sourceMySQL {
 			continue
 		}
 		if _, done := out[p.Resource]; done {
@@ -197,7 +208,10 @@ func restorableRanges(ctx context.Context, r *vault.Repository, points []*vault.
 		}
 		rj := &restorableJSON{Kind: kind, Spans: []spanJSON{}}
 		var err error
-		if kind == sourcePostgres {
+		switch kind {
+		case sourceMySQL:
+			err = mysqlRanges(ctx, r, p.Resource, rj)
+		case sourcePostgres:
 			var rep *postgres.Report
 			rep, err = postgres.Continuity(ctx, postgres.FromVault(r), p.Resource)
 			if err == nil {
@@ -210,7 +224,7 @@ func restorableRanges(ctx context.Context, r *vault.Repository, points []*vault.
 						Segments: g.Segments, Text: g.String()})
 				}
 			}
-		} else {
+		default:
 			var spans []vault.TimeRange
 			spans, err = sqlite.Range(ctx, sqlite.FromVault(r), p.Resource)
 			for _, s := range spans {
@@ -229,6 +243,26 @@ func restorableRanges(ctx context.Context, r *vault.Repository, points []*vault.
 	return out, order, nil
 }
 
+// mysqlRanges fills rj with the restorable spans of MySQL resource and the gap after each.
+func mysqlRanges(ctx context.Context, r *vault.Repository, resource string, rj *restorableJSON) error {
+	spans, err := mysql.Range(ctx, mysql.FromVault(r), resource)
+	if err != nil {
+		return err
+	}
+	seen := map[mysql.Gap]bool{}
+	for _, s := range spans {
+		rj.Spans = append(rj.Spans, spanJSON{From: s.From, To: s.To, Base: s.Base.ID.String(), BaseKind: s.Base.Kind,
+			FromBinlog: fmt.Sprintf("%s:%d", s.StartFile, s.StartPos), ToBinlog: fmt.Sprintf("%s:%d", s.EndFile, s.EndPos)})
+		// Backups inside one stretch of binlog share the gap after it: list it once.
+		if g := s.Gap; g != nil && !seen[*g] {
+			seen[*g] = true
+			rj.Gaps = append(rj.Gaps, gapJSON{FromBinlog: fmt.Sprintf("%s:%d", g.File, g.Pos),
+				ToBinlog: fmt.Sprintf("%s:%d", g.NextFile, g.NextPos), Text: g.String()})
+		}
+	}
+	return nil
+}
+
 // printRestorable prints the restorable ranges after the point table.
 func printRestorable(w io.Writer, order []string, ranges map[string]*restorableJSON) {
 	if len(order) == 0 {
@@ -243,7 +277,10 @@ func printRestorable(w io.Writer, order []string, ranges map[string]*restorableJ
 		}
 		for _, s := range rj.Spans {
 			line := fmt.Sprintf("    %s .. %s", formatTime(s.From), formatTime(s.To))
-			if s.Base != "" {
+			switch {
+			case s.FromBinlog != "":
+				line += fmt.Sprintf("  binlog %s .. %s, from %s %s", s.FromBinlog, s.ToBinlog, s.BaseKind, s.Base[:8])
+			case s.Base != "":
 				line += fmt.Sprintf("  LSN %s .. %s, timeline %d, from base backup %s", s.FromLSN, s.ToLSN, s.Timeline, s.Base[:8])
 			}
 			fmt.Fprintln(w, line)

@@ -12,6 +12,7 @@ import (
 	"golang.org/x/term"
 
 	"github.com/rewind-dr/rewind/internal/errs"
+	"github.com/rewind-dr/rewind/internal/protect/mysql"
 	"github.com/rewind-dr/rewind/internal/protect/postgres"
 	"github.com/rewind-dr/rewind/internal/protect/sqlite"
 	"github.com/rewind-dr/rewind/internal/vault"
@@ -39,6 +40,11 @@ server keeps WAL the vault does not hold yet, so drop the slot when you stop pro
 When the vault has no base backup of the resource, one is taken first.
 SQLite (sqlite:///abs/path.db, in WAL mode): committed transactions are shipped from the
 -wal file; a snapshot is taken first when the vault's last point cannot be continued.
+MySQL/MariaDB (mysql://user:password@host:3306/, the server with log_bin): the binary log
+is copied with mariadb-binlog as it grows and stored after checking every event. When the
+vault has no backup of the resource a dump is taken first; when the server no longer has
+the binlog where the vault's ends (purged before it was stored), a new dump is taken and
+the hole stays visible as a gap in 'rewind points'. Binlog times have one-second resolution.
 
 The vault's shared lock is held (and refreshed) while it runs. SIGINT or SIGTERM stores
 what was received and exits 0. On a terminal each flush prints a status line; --json prints
@@ -46,6 +52,7 @@ JSON lines (start, base, flush, stopped). Redis and files are not continuous: sc
 'rewind backup' for them.`,
 		Example: `  rewind protect --vault /srv/vaults/main --resource orders-db 'postgres://rewind:secret@db1:5432/?sslmode=require'
   rewind protect --vault /srv/vaults/main --flush-every 5s sqlite:///srv/app/app.db
+  rewind protect --vault /srv/vaults/main --resource shop-mysql 'mysql://backup:secret@db2:3306/'
   rewind protect --vault /srv/vaults/main --resource orders-db --json postgres://rewind@db1/ > protect.log`,
 		Args: cobra.ArbitraryArgs,
 		RunE: func(cmd *cobra.Command, args []string) error {
@@ -56,17 +63,22 @@ JSON lines (start, base, flush, stopped). Redis and files are not continuous: sc
 			if src == nil {
 				if len(args) == 0 {
 					return errs.Errorf("protect", errs.Invalid, "no database given").
-						WithHint("give one database URL: postgres://… or sqlite:///abs/path.db")
+						WithHint("give one database URL: postgres://…, mysql://… or sqlite:///abs/path.db")
 				}
 				return errs.Errorf("protect", errs.Invalid, "%q is a path: files cannot be protected continuously", args[0]).
-					WithHint("schedule 'rewind backup PATH…' instead; protect takes postgres://… or sqlite:///abs/path.db")
+					WithHint("schedule 'rewind backup PATH…' instead; protect takes postgres://…, mysql://… or sqlite:///abs/path.db")
 			}
 			if !src.continuous() {
 				return errs.Errorf("protect", errs.Invalid, "%s cannot be protected continuously: a Redis backup is one RDB snapshot", src.display).
 					WithHint("schedule 'rewind backup " + src.display + "' instead")
 			}
-			if src.kind == sourceSQLite {
+			switch src.kind {
+			case sourceSQLite:
 				if err := refuseFlags(cmd, "SQLite protection", "slot"); err != nil {
+					return err
+				}
+			case sourceMySQL:
+				if err := refuseFlags(cmd, "MySQL/MariaDB protection (the binlog is read as a replica, without a slot)", "slot"); err != nil {
 					return err
 				}
 			}
@@ -88,7 +100,7 @@ JSON lines (start, base, flush, stopped). Redis and files are not continuous: sc
 	vo.register(cmd)
 	vo.registerJSON(cmd, "print status as JSON lines")
 	f := cmd.Flags()
-	f.StringVar(&resource, "resource", "", "name of the protected resource (default postgres:HOST:PORT or sqlite:PATH)")
+	f.StringVar(&resource, "resource", "", "name of the protected resource (default postgres:HOST:PORT, mysql:HOST:PORT or sqlite:PATH)")
 	f.StringVar(&host, "host", "", "host name recorded in the points (default: PostgreSQL's address, or this machine's)")
 	f.StringArrayVar(&tags, "tag", nil, "add a tag key=value to the points (repeatable)")
 	f.StringVar(&slot, "slot", "", "PostgreSQL: the physical replication slot (default rewind_<resource>)")
@@ -128,6 +140,8 @@ func (pr *protector) run(ctx context.Context, vo *vaultOpts) error {
 		err = pr.postgres(ctx, r)
 	case sourceSQLite:
 		err = pr.sqlite(ctx, r)
+	case sourceMySQL:
+		err = pr.mysql(ctx, r)
 	default:
 		err = errs.Errorf("protect", errs.Internal, "source kind %q is not continuous", pr.src.kind)
 	}
@@ -227,6 +241,100 @@ func (pr *protector) sqlite(ctx context.Context, r *vault.Repository) error {
 			}
 			report()
 		}
+	}
+}
+
+// mysql ships the server's binary log like mysql.Stream does, reporting every piece
+// stored. A dump is taken first when the vault has no backup of the resource, and when
+// the server no longer has the binlog where the vault's ends.
+func (pr *protector) mysql(ctx context.Context, r *vault.Repository) error {
+	v := mysql.FromVault(r)
+	pts, err := r.Points(ctx)
+	if err != nil {
+		return err
+	}
+	hasBase := false
+	for _, p := range pts {
+		if p.Resource == pr.resource && (p.Kind == mysql.KindDump || p.Kind == mysql.KindPhysical) {
+			hasBase = true
+		}
+	}
+	if !hasBase {
+		if err := pr.mysqlDump(ctx, v, fmt.Sprintf("the vault has no backup of %q: taking a dump first", pr.resource), ""); err != nil {
+			return err
+		}
+	}
+	opts := mysql.StreamOptions{Resource: pr.resource, Host: hostOr(pr.host), Tags: pr.tags, FlushEvery: pr.flushEvery}
+	st, err := mysql.OpenStream(ctx, v, pr.src.url, opts)
+	if hasBase && errs.Is(err, errs.NotFound) {
+		// The binlog after the vault's end was purged before it was stored: what it held
+		// is lost for point-in-time recovery. A new dump starts a new span; the hole stays
+		// visible as the older span's gap.
+		if err := pr.mysqlDump(ctx, v, fmt.Sprintf("cannot continue the stored binlog (%v): taking a new dump", err), err.Error()); err != nil {
+			return err
+		}
+		st, err = mysql.OpenStream(ctx, v, pr.src.url, opts)
+	}
+	if err != nil {
+		return err
+	}
+	defer st.Close()
+	t := time.NewTicker(pr.flushEvery)
+	defer t.Stop()
+	for {
+		select {
+		case <-ctx.Done():
+			fctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), time.Minute)
+			defer cancel()
+			ps, err := st.Tick(fctx)
+			pr.mysqlReport(ps)
+			return err
+		case <-t.C:
+			ps, err := st.Tick(ctx)
+			pr.mysqlReport(ps)
+			if err != nil {
+				if ctx.Err() != nil {
+					continue // stopping: the final tick stores what is pending
+				}
+				return err
+			}
+		}
+	}
+}
+
+// mysqlDump takes the dump a binlog stream starts from, announcing it with why (and the
+// gap it follows, when there is one).
+func (pr *protector) mysqlDump(ctx context.Context, v mysql.Vault, why, gap string) error {
+	fields := map[string]any{"resource": pr.resource}
+	if gap != "" {
+		fields["gap"] = gap
+	}
+	pr.out.event("base", why, fields)
+	start := time.Now()
+	res, err := mysql.Backup(ctx, v, pr.src.url, mysql.BackupOptions{Resource: pr.resource, Host: hostOr(pr.host), Tags: pr.tags})
+	if err != nil {
+		return err
+	}
+	pos := fmt.Sprintf("%s:%d", res.BinlogFile, res.BinlogPos)
+	pr.out.event("base", fmt.Sprintf("dump %s saved: binlog %s, %s in %s", res.Point.ID.Short(), pos, humanBytes(res.Bytes),
+		time.Since(start).Round(time.Millisecond)),
+		map[string]any{"resource": pr.resource, "point": res.Point.ID.String(), "binlog": pos, "bytes": res.Bytes})
+	return nil
+}
+
+// mysqlReport prints one flush line per binlog piece stored.
+func (pr *protector) mysqlReport(ps []*vault.Point) {
+	for _, p := range ps {
+		to := p.Time
+		if p.Range != nil {
+			to = p.Range.To
+		}
+		pr.out.flush(fmt.Sprintf("%s binlog %s %s..%s (%s events, %s), restorable to %s",
+			p.ID.Short(), p.Meta[mysql.MetaBinlogFile], p.Meta[mysql.MetaStartPos], p.Meta[mysql.MetaEndPos],
+			p.Meta[mysql.MetaEvents], humanBytes(p.Summary.Bytes), to.UTC().Format(time.RFC3339Nano)),
+			map[string]any{"resource": pr.resource, "point": p.ID.String(), "binlog_file": p.Meta[mysql.MetaBinlogFile],
+				"start_pos": p.Meta[mysql.MetaStartPos], "end_pos": p.Meta[mysql.MetaEndPos], "events": p.Meta[mysql.MetaEvents],
+				"bytes": p.Summary.Bytes, "to": to})
 	}
 }
 

@@ -3,7 +3,9 @@ package main
 import (
 	"fmt"
 	"os"
+	"path/filepath"
 	"runtime"
+	"strconv"
 	"strings"
 	"time"
 
@@ -11,6 +13,7 @@ import (
 
 	"github.com/rewind-dr/rewind/internal/errs"
 	"github.com/rewind-dr/rewind/internal/protect/files"
+	"github.com/rewind-dr/rewind/internal/protect/mysql"
 	"github.com/rewind-dr/rewind/internal/protect/postgres"
 	"github.com/rewind-dr/rewind/internal/protect/redis"
 	"github.com/rewind-dr/rewind/internal/protect/sqlite"
@@ -50,6 +53,14 @@ Database points restore something that starts:
     the stored WAL ('latest'). Start it with pg_ctl as the postgres user.
   SQLite: --target is the database file to create (--overwrite replaces one), as of --at.
   Redis: --target is the RDB file to write (e.g. /var/lib/redis/dump.rdb, Redis stopped).
+  MySQL/MariaDB: --target mysql://user:password@host:3306/ loads the newest dump that reaches
+    the target into that live server and replays the binlog up to --at TIME (every event
+    dated in TIME's second or before: binlog times have one-second resolution) or to
+    --binlog-file F --binlog-pos N (events starting before N); none: the end of the stored
+    binlog. The server must have no databases but the system ones unless --force (the
+    dump then replaces the databases it holds). --target DIR (empty or missing) extracts and
+    prepares the newest physical backup there and writes the binlog to replay, with the
+    command, to DIR/rewind-binlog/REPLAY.
 Options that do not apply to the point's kind are refused (exit 2).`,
 		Example: `  rewind restore --vault /srv/vaults/main latest --target /tmp/r
   rewind restore --vault /srv/vaults/main latest --resource shop-files --target /srv/shop --include 'data/**'
@@ -58,7 +69,10 @@ Options that do not apply to the point's kind are refused (exit 2).`,
   rewind restore --vault /srv/vaults/main latest --resource orders-db --at 2026-11-25T10:41:07Z --target /srv/restore/pgdata
   rewind restore --vault /srv/vaults/main latest --resource orders-db --restore-point before-migration --exclusive --target /srv/restore/pgdata
   rewind restore --vault /srv/vaults/main latest --resource sqlite:/srv/app/app.db --at 2026-11-25T10:41:07Z --target /srv/restore/app.db
-  rewind restore --vault /srv/vaults/main latest --resource redis:127.0.0.1:6379 --target /var/lib/redis/dump.rdb --overwrite`,
+  rewind restore --vault /srv/vaults/main latest --resource redis:127.0.0.1:6379 --target /var/lib/redis/dump.rdb --overwrite
+  rewind restore --vault /srv/vaults/main latest --resource shop-mysql --at 2026-11-25T10:41:07Z --target 'mysql://root:secret@db3:3306/'
+  rewind restore --vault /srv/vaults/main latest --resource shop-mysql --binlog-file mysql-bin.000042 --binlog-pos 1337 --target 'mysql://root:secret@db3:3306/' --force
+  rewind restore --vault /srv/vaults/main latest --resource shop-mysql --target /srv/restore/mariadb`,
 		Args: cobra.RangeArgs(0, 1),
 		RunE: func(cmd *cobra.Command, args []string) error {
 			ctx := cmd.Context()
@@ -94,6 +108,10 @@ Options that do not apply to the point's kind are refused (exit 2).`,
 			if err != nil {
 				return err
 			}
+			if m := urlScheme.FindStringSubmatch(target); m != nil && (!isMySQLURL(target) || dbKindOf(p.Kind) != sourceMySQL) {
+				return errs.Errorf("restore", errs.Invalid, "--target %s is a URL: only MySQL/MariaDB points restore into a server, given as mysql://…", redactURL(target)).
+					WithHint("give a directory or file path as --target, or a mysql:// server URL for a MySQL/MariaDB point")
+			}
 			switch dbKindOf(p.Kind) {
 			case sourceFiles:
 				if err := refuseFlags(cmd, "a files restore", dbRestoreFlags...); err != nil {
@@ -107,6 +125,14 @@ Options that do not apply to the point's kind are refused (exit 2).`,
 					return err
 				}
 				db.target, db.explicit = target, strings.ToLower(strings.TrimSpace(ref)) != "latest"
+				if isMySQLURL(target) {
+					// The target server's password must not show in any message either.
+					tsrc, err := parseMySQLURL("restore", target)
+					if err != nil {
+						return err
+					}
+					return tsrc.scrub(restoreDB(cmd, r, p, vo.json, db))
+				}
 				return restoreDB(cmd, r, p, vo.json, db)
 			}
 			start := time.Now()
@@ -154,7 +180,7 @@ Options that do not apply to the point's kind are refused (exit 2).`,
 	vo.register(cmd)
 	vo.registerJSON(cmd, "print progress and the summary as JSON lines")
 	f := cmd.Flags()
-	f.StringVarP(&target, "target", "t", "", "directory to restore into (created if missing); for SQLite and Redis points, the file to write")
+	f.StringVarP(&target, "target", "t", "", "directory to restore into (created if missing); for SQLite and Redis points, the file to write; for MySQL, a server URL or a directory")
 	f.StringArrayVar(&includes, "include", nil, "restore only paths matching this pattern (repeatable)")
 	f.StringVar(&resource, "resource", "", "with latest: the resource whose latest point to restore")
 	f.StringVar(&server, "server", "", "ask this server to run the restore as a job (env REWIND_SERVER)")
@@ -173,25 +199,34 @@ func nonNil(s []string) []string {
 }
 
 // dbRestoreFlags are the restore options of database points.
-var dbRestoreFlags = []string{"at", "lsn", "xid", "restore-point", "exclusive", "overwrite"}
+var dbRestoreFlags = []string{"at", "lsn", "xid", "restore-point", "exclusive", "overwrite", "force", "binlog-file", "binlog-pos"}
+
+// mysqlRestoreFlags are the restore options of MySQL points only.
+var mysqlRestoreFlags = []string{"force", "binlog-file", "binlog-pos"}
 
 // dbRestoreOpts are the restore flags of database points.
 type dbRestoreOpts struct {
 	at, lsn, xid, name string
 	exclusive          bool
 	overwrite          bool
+	force              bool   // MySQL: load into a server that has databases
+	binlogFile         string // MySQL: restore to this binlog file …
+	binlogPos          uint64 // … and position
 	target             string
 	explicit           bool // a point ID was given rather than "latest"
 }
 
 func (o *dbRestoreOpts) register(cmd *cobra.Command) {
 	f := cmd.Flags()
-	f.StringVar(&o.at, "at", "", "PostgreSQL, SQLite: restore the state at this time (RFC 3339, e.g. 2026-11-25T10:41:07Z)")
+	f.StringVar(&o.at, "at", "", "PostgreSQL, SQLite, MySQL: restore the state at this time (RFC 3339, e.g. 2026-11-25T10:41:07Z)")
 	f.StringVar(&o.lsn, "lsn", "", "PostgreSQL: recover to this WAL position (e.g. 16/B374D848)")
 	f.StringVar(&o.xid, "xid", "", "PostgreSQL: recover to this transaction ID")
 	f.StringVar(&o.name, "restore-point", "", "PostgreSQL: recover to this named restore point (pg_create_restore_point)")
 	f.BoolVar(&o.exclusive, "exclusive", false, "PostgreSQL: stop just before the target instead of just after it")
 	f.BoolVar(&o.overwrite, "overwrite", false, "SQLite, Redis: replace an existing target file")
+	f.BoolVar(&o.force, "force", false, "MySQL: load into a target server that already has databases (the dump replaces those it holds)")
+	f.StringVar(&o.binlogFile, "binlog-file", "", "MySQL: restore to this binlog file (with --binlog-pos), as SHOW MASTER STATUS names it")
+	f.Uint64Var(&o.binlogPos, "binlog-pos", 0, "MySQL: restore to this position in --binlog-file (events starting before it are replayed)")
 }
 
 // parseAt parses --at.
@@ -218,7 +253,7 @@ func restoreDB(cmd *cobra.Command, r *vault.Repository, p *vault.Point, jsonOut 
 	}
 	switch dbKindOf(p.Kind) {
 	case sourcePostgres:
-		if err := refuseFlags(cmd, "a PostgreSQL restore", "overwrite"); err != nil {
+		if err := refuseFlags(cmd, "a PostgreSQL restore", append([]string{"overwrite"}, mysqlRestoreFlags...)...); err != nil {
 			return err
 		}
 		t := postgres.Target{Time: at, LSN: o.lsn, XID: o.xid, Name: o.name, Exclusive: o.exclusive}
@@ -256,7 +291,7 @@ func restoreDB(cmd *cobra.Command, r *vault.Repository, p *vault.Point, jsonOut 
 		return nil
 
 	case sourceSQLite:
-		if err := refuseFlags(cmd, "a SQLite restore", "lsn", "xid", "restore-point", "exclusive"); err != nil {
+		if err := refuseFlags(cmd, "a SQLite restore", append([]string{"lsn", "xid", "restore-point", "exclusive"}, mysqlRestoreFlags...)...); err != nil {
 			return err
 		}
 		if at == nil && o.explicit {
@@ -284,7 +319,7 @@ func restoreDB(cmd *cobra.Command, r *vault.Repository, p *vault.Point, jsonOut 
 		return nil
 
 	case sourceRedis:
-		if err := refuseFlags(cmd, "a Redis restore", "at", "lsn", "xid", "restore-point", "exclusive"); err != nil {
+		if err := refuseFlags(cmd, "a Redis restore", append([]string{"at", "lsn", "xid", "restore-point", "exclusive"}, mysqlRestoreFlags...)...); err != nil {
 			return err
 		}
 		q, err := redis.Restore(ctx, redis.FromVault(r), p.Resource, o.target, redis.RestoreOptions{Point: p.ID, Overwrite: o.overwrite})
@@ -301,6 +336,9 @@ func restoreDB(cmd *cobra.Command, r *vault.Repository, p *vault.Point, jsonOut 
 			o.target, humanBytes(q.Summary.Bytes), time.Since(start).Round(time.Millisecond))
 		fmt.Fprintf(out, "start redis-server with its dir and dbfilename naming this file (appendonly no, or let it rewrite the AOF after loading)\n")
 		return nil
+
+	case sourceMySQL:
+		return restoreMySQL(cmd, r, p, jsonOut, at, o)
 	}
 	return errs.Errorf("restore", errs.Internal, "point kind %q has no restore", p.Kind)
 }
@@ -322,4 +360,112 @@ func describeTarget(t postgres.Target) string {
 		return "restore point " + fmt.Sprintf("%q", t.Name) + " (" + incl + ")"
 	}
 	return "the end of the stored WAL"
+}
+
+// restoreMySQL restores MySQL/MariaDB point p's resource into o.target: a live server
+// (mysql:// URL) or a directory for a physical backup.
+func restoreMySQL(cmd *cobra.Command, r *vault.Repository, p *vault.Point, jsonOut bool, at *time.Time, o dbRestoreOpts) error {
+	ctx := cmd.Context()
+	out := cmd.OutOrStdout()
+	start := time.Now()
+	if err := refuseFlags(cmd, "a MySQL/MariaDB restore", "lsn", "xid", "restore-point", "exclusive", "overwrite"); err != nil {
+		return err
+	}
+	t := mysql.Target{Time: at}
+	filePos := cmd.Flags().Changed("binlog-file") || cmd.Flags().Changed("binlog-pos")
+	switch {
+	case filePos && at != nil:
+		return errs.Errorf("restore", errs.Invalid, "--at and --binlog-file/--binlog-pos are two restore targets").
+			WithHint("give either a time (--at) or a binlog position (--binlog-file F --binlog-pos N)")
+	case filePos && (o.binlogFile == "" || !cmd.Flags().Changed("binlog-pos")):
+		return errs.Errorf("restore", errs.Invalid, "a binlog position needs both --binlog-file and --binlog-pos").
+			WithHint("give them as SHOW MASTER STATUS shows them, e.g. --binlog-file mysql-bin.000042 --binlog-pos 1337")
+	case filePos:
+		t.File, t.Pos = o.binlogFile, o.binlogPos
+	case at == nil && o.explicit:
+		// A point ID stands for the state that point reaches: a backup's snapshot, or the
+		// end of a binlog piece.
+		t.File, t.Pos = mysqlPointEnd(p)
+		if t.File == "" {
+			return errs.Errorf("restore", errs.Corrupt, "MySQL point %s records no binlog position", p.ID.Short()).
+				WithHint("restore 'latest --resource " + p.Resource + "' with --at TIME instead")
+		}
+	}
+	target, shown := o.target, o.target
+	logical := isMySQLURL(target)
+	if logical {
+		// The plugin tells a server from a directory by the lower-case scheme.
+		scheme := urlScheme.FindStringSubmatch(target)[1]
+		target = strings.ToLower(scheme) + target[len(scheme):]
+		shown = redactURL(target)
+	} else {
+		if o.force {
+			return errs.Errorf("restore", errs.Invalid, "--force applies to a server target (mysql://…); a directory target must be empty or missing").
+				WithHint("leave out --force, or choose an empty directory")
+		}
+		abs, err := filepath.Abs(target)
+		if err != nil {
+			return errs.E("restore", errs.Invalid, err)
+		}
+		target, shown = abs, abs
+	}
+	res, err := mysql.Restore(ctx, mysql.FromVault(r), p.Resource, target, t, mysql.RestoreOptions{AllowNonEmpty: o.force})
+	if err != nil {
+		return err
+	}
+	goal := describeMySQLTarget(t)
+	took := time.Since(start)
+	if jsonOut {
+		return writeJSONLine(out, map[string]any{
+			"message_type": "summary", "kind": sourceMySQL, "resource": p.Resource, "target": shown,
+			"base": res.Base.ID.String(), "base_kind": res.Base.Kind, "bytes": res.Bytes, "binlog_files": res.BinlogFiles,
+			"recovery_target": goal,
+			"span": map[string]any{"from": res.Span.From, "to": res.Span.To,
+				"from_binlog": fmt.Sprintf("%s:%d", res.Span.StartFile, res.Span.StartPos),
+				"to_binlog":   fmt.Sprintf("%s:%d", res.Span.EndFile, res.Span.EndPos)},
+			"seconds": took.Seconds(),
+		})
+	}
+	if logical {
+		fmt.Fprintf(out, "restored MySQL/MariaDB resource %s into %s: dump %s (%s) and %d binlog files replayed to %s, in %s\n",
+			p.Resource, shown, res.Base.ID.Short(), humanBytes(res.Bytes), res.BinlogFiles, goal, took.Round(time.Millisecond))
+		fmt.Fprintf(out, "restorable with this dump: %s .. %s\n", formatTime(res.Span.From), formatTime(res.Span.To))
+		fmt.Fprintf(out, "the dump holds the mysql system database: the source's users and grants apply after FLUSH PRIVILEGES or a restart of the target\n")
+		return nil
+	}
+	fmt.Fprintf(out, "restored MySQL/MariaDB resource %s to %s: physical backup %s (%s) extracted and prepared, in %s\n",
+		p.Resource, shown, res.Base.ID.Short(), humanBytes(res.Bytes), took.Round(time.Millisecond))
+	if res.BinlogFiles > 0 {
+		replay := filepath.Join(shown, "rewind-binlog", "REPLAY")
+		fmt.Fprintf(out, "start a server on it (as the mysql user: chown -R mysql: %s), then run the command in %s to replay %d binlog files to %s\n",
+			shown, replay, res.BinlogFiles, goal)
+	} else {
+		fmt.Fprintf(out, "it holds the state of the backup; start a server on it as the mysql user (chown -R mysql: %s)\n", shown)
+	}
+	return nil
+}
+
+// mysqlPointEnd returns the binlog position MySQL point p reaches: a backup's snapshot
+// position, or the end of a binlog piece; "" when its meta lacks it.
+func mysqlPointEnd(p *vault.Point) (string, uint64) {
+	key := mysql.MetaBinlogPos
+	if p.Kind == mysql.KindBinlog {
+		key = mysql.MetaEndPos
+	}
+	pos, err := strconv.ParseUint(p.Meta[key], 10, 64)
+	if err != nil {
+		return "", 0
+	}
+	return p.Meta[mysql.MetaBinlogFile], pos
+}
+
+// describeMySQLTarget says where a MySQL restore stops.
+func describeMySQLTarget(t mysql.Target) string {
+	switch {
+	case t.Time != nil:
+		return "time " + t.Time.UTC().Format(time.RFC3339Nano) + " (inclusive, to the second)"
+	case t.File != "":
+		return fmt.Sprintf("binlog position %s:%d (exclusive)", t.File, t.Pos)
+	}
+	return "the end of the stored binlog"
 }

@@ -4,6 +4,7 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
+	"net/url"
 	"strings"
 	"time"
 
@@ -114,6 +115,19 @@ func (s *Service) validate(op string, j *catalog.Job) error {
 		}
 		if j.TargetVault == j.Vault {
 			return errs.Errorf(op, errs.Invalid, "a copy job copies between two vaults; source and target are both %q", j.Vault)
+		}
+	}
+	if j.Kind == catalog.JobRestore && len(j.Params) > 0 {
+		var p struct {
+			Target string `json:"target"`
+		}
+		if json.Unmarshal(j.Params, &p) == nil {
+			if u, err := url.Parse(p.Target); err == nil && u.Scheme != "" && u.User != nil {
+				if _, has := u.User.Password(); has {
+					return errs.Errorf(op, errs.Invalid, "the restore target URL carries a password, which the job would keep in the catalog").
+						WithHint("put the password in a file the server can read and name it in the URL: mysql://user@host:3306/?password_file=/etc/rewind/restore-target.pw")
+				}
+			}
 		}
 	}
 	if res, ok := cfg.Resources[j.Resource]; ok && agentKind(j.Kind) {

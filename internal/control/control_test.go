@@ -3,6 +3,7 @@ package control_test
 import (
 	"context"
 	"path/filepath"
+	"strings"
 	"sync"
 	"testing"
 	"time"
@@ -281,6 +282,11 @@ func TestPullRules(t *testing.T) {
 		if _, err := f.svc.Submit(ctx, r); !errs.Is(err, errs.Invalid) {
 			t.Errorf("%+v on a read-only vault: %v", r, err)
 		}
+	}
+	// A restore target URL with a password is refused before the job stores it.
+	if _, err := f.svc.Submit(ctx, control.Request{Kind: catalog.JobRestore, Resource: "app-files", Vault: "offsite",
+		Params: []byte(`{"point":"latest","target":"mysql://root:secret@db2:3306/"}`)}); !errs.Is(err, errs.Invalid) || strings.Contains(err.Error(), "secret") {
+		t.Errorf("restore to a URL with a password: %v", err)
 	}
 	// Restoring from it and pulling on demand are fine.
 	if _, err := f.svc.Submit(ctx, control.Request{Kind: catalog.JobCopy, Resource: "app-files", Vault: "main", Target: "offsite"}); err != nil {

@@ -10,6 +10,7 @@ import (
 	"github.com/rewind-dr/rewind/internal/catalog"
 	"github.com/rewind-dr/rewind/internal/config"
 	"github.com/rewind-dr/rewind/internal/errs"
+	"github.com/rewind-dr/rewind/internal/protect/mysql"
 	"github.com/rewind-dr/rewind/internal/protect/postgres"
 	"github.com/rewind-dr/rewind/internal/protect/sqlite"
 	"github.com/rewind-dr/rewind/internal/vault"
@@ -71,8 +72,10 @@ func continuousVault(cfg *config.Config, resource string) string {
 
 // Protect runs the continuous protection of every ContinuousTargets resource until ctx
 // ends: PostgreSQL WAL streamed from a replication slot (a base backup first when the
-// vault has none), SQLite WAL frames shipped (with their snapshot), each flushed to the
-// vault about every second under a shared lock. A stream that fails is logged and started
+// vault has none), SQLite WAL frames shipped (with their snapshot), the MySQL/MariaDB
+// binlog shipped (a dump first when the vault has none, or when the server no longer has
+// the binlog where the vault's ends), each flushed to the vault about every second under
+// a shared lock. A stream that fails is logged and started
 // again after a pause that grows to a minute; the scheduled backups of the resource go on
 // meanwhile. Protect returns when every stream has stopped.
 func (q *Queue) Protect(ctx context.Context, log *slog.Logger) {
@@ -139,8 +142,81 @@ func (r *Runner) protect(ctx context.Context, t ContinuousTarget, log *slog.Logg
 		return postgres.Stream(ctx, v, res.URL, postgres.StreamOptions{Resource: res.Name, Host: r.env.Host, Tags: res.Tags, Now: r.env.Now, OnFlush: record})
 	case config.KindSQLite:
 		return sqlite.Stream(ctx, sqlite.FromVault(repo), res.Path, sqlite.StreamOptions{Resource: res.Name, Host: r.env.Host, Tags: res.Tags, Now: r.env.Now, OnFlush: record})
+	case config.KindMySQL:
+		return r.protectMySQL(ctx, repo, t, res, record, log)
 	}
-	return errs.Errorf("jobs.Protect", errs.Invalid, "resource %s is of kind %s: continuous protection is built for postgres and sqlite", res.Name, res.Kind)
+	return errs.Errorf("jobs.Protect", errs.Invalid, "resource %s is of kind %s: continuous protection is built for postgres, mysql and sqlite", res.Name, res.Kind)
+}
+
+// mysqlFlushEvery is how often the server stores the binlog that arrived.
+const mysqlFlushEvery = time.Second
+
+// protectMySQL ships res's binlog into repo until ctx ends or it fails, recording every
+// piece. A dump is taken first when the vault has no backup of the resource, and when the
+// server no longer has the binlog where the vault's ends: what that binlog held is lost
+// for point-in-time recovery, the hole stays visible as a gap of the restorable range, and
+// the new dump starts a new span.
+func (r *Runner) protectMySQL(ctx context.Context, repo *vault.Repository, t ContinuousTarget, res config.Resource,
+	record func(*vault.Point), log *slog.Logger) error {
+	v := mysql.FromVault(repo)
+	pts, err := repo.Points(ctx)
+	if err != nil {
+		return err
+	}
+	hasBase := false
+	for _, p := range pts {
+		if p.Resource == res.Name && (p.Kind == mysql.KindDump || p.Kind == mysql.KindPhysical) {
+			hasBase = true
+		}
+	}
+	dump := func() error {
+		br, err := mysql.Backup(ctx, v, res.URL, mysql.BackupOptions{Resource: res.Name, Host: r.env.Host, Tags: res.Tags, Now: r.env.Now})
+		if err != nil {
+			return err
+		}
+		r.recordPoint(ctx, t.Vault, br.Point, true, log)
+		return nil
+	}
+	if !hasBase {
+		if err := dump(); err != nil {
+			return err
+		}
+	}
+	opts := mysql.StreamOptions{Resource: res.Name, Host: r.env.Host, Tags: res.Tags, Now: r.env.Now, FlushEvery: mysqlFlushEvery}
+	st, err := mysql.OpenStream(ctx, v, res.URL, opts)
+	if hasBase && errs.Is(err, errs.NotFound) {
+		log.Warn("the stored binlog cannot be continued: taking a new dump", "resource", res.Name, "vault", t.Vault, "err", err)
+		if err := dump(); err != nil {
+			return err
+		}
+		st, err = mysql.OpenStream(ctx, v, res.URL, opts)
+	}
+	if err != nil {
+		return err
+	}
+	defer st.Close()
+	tick := func(ctx context.Context) error {
+		ps, err := st.Tick(ctx)
+		for _, p := range ps {
+			record(p)
+		}
+		return err
+	}
+	tk := time.NewTicker(mysqlFlushEvery)
+	defer tk.Stop()
+	for {
+		select {
+		case <-ctx.Done():
+			// The last batch is stored after ctx ends, with a bound of its own.
+			fctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 30*time.Second)
+			defer cancel()
+			return tick(fctx)
+		case <-tk.C:
+			if err := tick(ctx); err != nil && ctx.Err() == nil {
+				return err
+			}
+		}
+	}
 }
 
 // recordPoint writes a point saved outside a job (continuous protection) into the catalog,

@@ -2,11 +2,17 @@ package jobs
 
 import (
 	"context"
+	"net/url"
+	"os"
+	"path/filepath"
+	"strconv"
+	"strings"
 	"time"
 
 	"github.com/rewind-dr/rewind/internal/config"
 	"github.com/rewind-dr/rewind/internal/errs"
 	"github.com/rewind-dr/rewind/internal/protect/files"
+	"github.com/rewind-dr/rewind/internal/protect/mysql"
 	"github.com/rewind-dr/rewind/internal/protect/postgres"
 	"github.com/rewind-dr/rewind/internal/protect/redis"
 	"github.com/rewind-dr/rewind/internal/protect/sqlite"
@@ -24,14 +30,17 @@ func pointKindOf(k config.Kind) (string, error) {
 		return sqlite.KindSnapshot, nil
 	case config.KindRedis:
 		return redis.KindRDB, nil
+	case config.KindMySQL:
+		return mysql.KindDump, nil
 	}
-	return "", errs.Errorf("jobs.backup", errs.Invalid, "resources of kind %s cannot be backed up by Rewind yet", k).
-		WithHint("back this resource up with its own tool (for MySQL/MariaDB: mariadb-backup or mysqldump into `rewind backup --stdin`)")
+	return "", errs.Errorf("jobs.backup", errs.Invalid, "resources of kind %s cannot be backed up by Rewind", k).
+		WithHint("the kinds are files, postgres, sqlite, redis and mysql")
 }
 
 // backupResource backs res up into repo (locked by the caller) as host and saves the
 // point: files are walked and chunked; a PostgreSQL database gets a base backup over the
-// replication protocol, an SQLite database a consistent snapshot, Redis its RDB.
+// replication protocol, an SQLite database a consistent snapshot, Redis its RDB, a
+// MySQL/MariaDB server a consistent dump with its binlog position.
 func backupResource(ctx context.Context, repo *vault.Repository, res config.Resource, tags map[string]string, host string,
 	now func() time.Time, progress files.Progress) (*vault.Point, Counts, error) {
 	if res.Kind == config.KindFiles {
@@ -56,6 +65,12 @@ func backupResource(ctx context.Context, repo *vault.Repository, res config.Reso
 		p, err = sqlite.Snapshot(ctx, sqlite.FromVault(repo), res.Path, sqlite.SnapshotOptions{Resource: res.Name, Host: host, Tags: tags, Now: now})
 	case config.KindRedis:
 		p, err = redis.Backup(ctx, redis.FromVault(repo), res.URL, redis.BackupOptions{Resource: res.Name, Host: host, Tags: tags, Now: now})
+	case config.KindMySQL:
+		var br *mysql.BackupResult
+		br, err = mysql.Backup(ctx, mysql.FromVault(repo), res.URL, mysql.BackupOptions{Resource: res.Name, Host: host, Tags: tags, Now: now})
+		if err == nil {
+			p = br.Point
+		}
 	default:
 		_, err = pointKindOf(res.Kind)
 	}
@@ -68,7 +83,10 @@ func backupResource(ctx context.Context, repo *vault.Repository, res config.Reso
 // restoreResource restores what params names from repo (locked by the caller) into
 // params.Target, by the kind of the resource's points: a files tree into a directory; a
 // PostgreSQL data directory set to recover to params.At (or to the end of the WAL) and
-// stop there; an SQLite file as of params.At; a Redis RDB file. It returns the point the
+// stop there; an SQLite file as of params.At; a Redis RDB file; a MySQL/MariaDB dump loaded
+// into the live server params.Target names (mysql://…, which must hold no databases of its
+// own) and its binlog replayed to params.At, or a physical backup prepared in the
+// directory params.Target with the binlog to replay beside it. It returns the point the
 // restore started from.
 func restoreResource(ctx context.Context, repo *vault.Repository, resource string, params RestoreParams, progress files.Progress) (*vault.Point, Counts, error) {
 	const op = "jobs.restore"
@@ -78,6 +96,14 @@ func restoreResource(ctx context.Context, repo *vault.Repository, resource strin
 	}
 	if resource == "" {
 		resource = p.Resource
+	}
+	switch p.Kind {
+	case mysql.KindDump, mysql.KindPhysical, mysql.KindBinlog:
+	default:
+		if isServerURL(params.Target) {
+			return nil, Counts{}, errs.Errorf(op, errs.Invalid, "point %s is of kind %s: only MySQL/MariaDB points restore into a server URL (%s)", p.ID.Short(), p.Kind, displayTarget(params.Target)).
+				WithHint("give an absolute path as the target")
+		}
 	}
 	switch p.Kind {
 	case vault.KindFiles, vault.KindStream:
@@ -110,6 +136,87 @@ func restoreResource(ctx context.Context, repo *vault.Repository, resource strin
 			return nil, Counts{}, err
 		}
 		return rp, Counts{BytesRead: int64(rp.Summary.Bytes), Files: 1}, nil
+	case mysql.KindDump, mysql.KindPhysical, mysql.KindBinlog:
+		t := mysql.Target{Time: params.At}
+		if params.At == nil && !strings.EqualFold(strings.TrimSpace(params.Point), "latest") {
+			// A point ID stands for the state that point reaches: a backup's snapshot, or
+			// the end of a binlog piece.
+			key := mysql.MetaBinlogPos
+			if p.Kind == mysql.KindBinlog {
+				key = mysql.MetaEndPos
+			}
+			pos, err := strconv.ParseUint(p.Meta[key], 10, 64)
+			if err != nil || p.Meta[mysql.MetaBinlogFile] == "" {
+				return nil, Counts{}, errs.Errorf(op, errs.Corrupt, "MySQL point %s records no binlog position", p.ID.Short()).
+					WithHint("restore latest with a time instead")
+			}
+			t.File, t.Pos = p.Meta[mysql.MetaBinlogFile], pos
+		}
+		target, err := serverTarget(params.Target)
+		if err != nil {
+			return nil, Counts{}, err
+		}
+		rr, err := mysql.Restore(ctx, mysql.FromVault(repo), resource, target, t, mysql.RestoreOptions{})
+		if err != nil {
+			return nil, Counts{}, err
+		}
+		return rr.Base, Counts{BytesRead: int64(rr.Bytes), Files: int64(1 + rr.BinlogFiles)}, nil
 	}
 	return nil, Counts{}, errs.Errorf(op, errs.Invalid, "point %s is of kind %s, which the job runner does not restore", p.ID.Short(), p.Kind)
+}
+
+// validRestoreTarget reports whether target can be a restore job's target: an absolute
+// path, or a MySQL/MariaDB server URL (mysql://, mariadb://) for a logical MySQL restore.
+func validRestoreTarget(target string) bool {
+	return filepath.IsAbs(target) || isServerURL(target)
+}
+
+// isServerURL reports whether target is a mysql:// or mariadb:// URL.
+func isServerURL(target string) bool {
+	return strings.HasPrefix(target, "mysql://") || strings.HasPrefix(target, "mariadb://")
+}
+
+// displayTarget is target as the catalog and messages show it: a server URL without its
+// password (or its query, which may hold one); a path as it is.
+func displayTarget(target string) string {
+	if !isServerURL(target) && !strings.Contains(target, "://") {
+		return target
+	}
+	u, err := url.Parse(target)
+	if err != nil {
+		return "(unparsable URL)"
+	}
+	if u.User != nil {
+		u.User = url.User(u.User.Username())
+	}
+	u.RawQuery = ""
+	return u.String()
+}
+
+// serverTarget turns a restore job's server URL into the one to connect to: the password
+// is never in the job (params are stored in the catalog and shown by the API) but in the
+// file the URL's password_file query parameter names, read now. A path is returned as is.
+func serverTarget(target string) (string, error) {
+	const op = "jobs.restore"
+	if !isServerURL(target) {
+		return target, nil
+	}
+	u, err := url.Parse(target)
+	if err != nil {
+		return "", errs.Errorf(op, errs.Invalid, "target %s is not a valid URL", displayTarget(target))
+	}
+	q := u.Query()
+	file := q.Get("password_file")
+	if file == "" || u.User == nil {
+		return target, nil
+	}
+	b, err := os.ReadFile(file)
+	if err != nil {
+		return "", errs.Errorf(op, errs.Invalid, "the target's password file: %v", err).
+			WithHint("the server reads password_file when the restore runs; check that it exists and is readable")
+	}
+	q.Del("password_file")
+	u.RawQuery = q.Encode()
+	u.User = url.UserPassword(u.User.Username(), strings.TrimRight(string(b), "\r\n"))
+	return u.String(), nil
 }

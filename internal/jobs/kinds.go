@@ -6,7 +6,7 @@ import (
 	"errors"
 	"fmt"
 	"maps"
-	"path/filepath"
+	"net/url"
 	"sort"
 	"strings"
 	"time"
@@ -20,8 +20,11 @@ import (
 
 // RestoreParams are the Params of a RESTORE job.
 type RestoreParams struct {
-	Point   string   `json:"point"`             // a point ID (or unique prefix), or "latest" of the job's resource
-	Target  string   `json:"target"`            // absolute directory to restore into
+	Point string `json:"point"` // a point ID (or unique prefix), or "latest" of the job's resource
+	// Target is an absolute path (a directory; a file for SQLite and Redis), or for MySQL a
+	// server URL whose password is in the file its password_file parameter names (never in
+	// the URL: params are kept in the catalog).
+	Target  string   `json:"target"`
 	Include []string `json:"include,omitempty"` // only these paths (files.RestoreOptions.Include)
 	// At is the time a database point is restored to (PostgreSQL, SQLite); nil: the newest.
 	At *time.Time `json:"at,omitempty"`
@@ -457,8 +460,14 @@ func restoreParams(j *catalog.Job) (RestoreParams, error) {
 	if err := decodeParams(j, &params); err != nil {
 		return params, err
 	}
-	if params.Point == "" || !filepath.IsAbs(params.Target) || j.Vault == "" {
-		return params, errs.Errorf("jobs.restore", errs.Invalid, "restore job %s needs a vault, params.point and an absolute params.target (got %q)", j.ID, params.Target)
+	if params.Point == "" || !validRestoreTarget(params.Target) || j.Vault == "" {
+		return params, errs.Errorf("jobs.restore", errs.Invalid, "restore job %s needs a vault, params.point and an absolute params.target or a mysql:// server URL (got %q)", j.ID, displayTarget(params.Target))
+	}
+	if u, err := url.Parse(params.Target); err == nil && isServerURL(params.Target) && u.User != nil {
+		if _, has := u.User.Password(); has {
+			return params, errs.Errorf("jobs.restore", errs.Invalid, "restore job %s: the target URL carries a password, which the job would keep in the catalog", j.ID).
+				WithHint("put the password in a file the server can read and name it in the URL: mysql://user@host:3306/?password_file=/etc/rewind/restore-target.pw")
+		}
 	}
 	return params, nil
 }
@@ -486,6 +495,7 @@ func (r *Runner) restoreFinish(point, source string, tags map[string]string, tar
 	if res, ok := r.env.Config.Resources[source]; ok && len(res.Tags) > 0 {
 		tags = res.Tags
 	}
+	target = displayTarget(target) // a server URL's password is not for the catalog
 	fin := &finish{state: catalog.StateCompleted, update: catalog.JobUpdate{
 		PointID: &point, CreatedResource: &target, BytesDone: catalog.Ptr(c.BytesRead), FilesDone: catalog.Ptr(c.Files),
 	}}
