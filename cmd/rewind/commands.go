@@ -33,5 +33,6 @@ func commands() []*cobra.Command {
 		newCatalogCmd(),
 	}
 	cmds = append(cmds, newAlarmsCmd(), newIncidentsCmd(), newIncidentCmd())
+	cmds = append(cmds, newRulesCmd(), newRuleCmd())
 	return append(cmds, newServerClientCmds()...)
 }

@@ -391,7 +391,8 @@ func restoreMySQL(cmd *cobra.Command, r *vault.Repository, p *vault.Point, jsonO
 				WithHint("restore 'latest --resource " + p.Resource + "' with --at TIME instead")
 		}
 	}
-	target, shown := o.target, o.target
+	target := o.target
+	var shown string
 	logical := isMySQLURL(target)
 	if logical {
 		// The plugin tells a server from a directory by the lower-case scheme.

@@ -68,13 +68,20 @@ func (e *serverEvents) open() error {
 }
 
 // start runs the dispatcher and the alarms until ctx ends; the channel closes once both
-// stopped.
+// stopped. The alarms start from the states the catalog holds (so GET /v1/alarms shows
+// them at once); when the catalog cannot be read now, the first evaluation loads them.
 func (e *serverEvents) start(ctx context.Context) <-chan struct{} {
 	done := make(chan struct{})
 	var wg sync.WaitGroup
 	wg.Add(2)
 	go func() { defer wg.Done(); e.dispatch.Run(ctx) }()
-	go func() { defer wg.Done(); e.alarms.Run(ctx) }()
+	go func() {
+		defer wg.Done()
+		if err := e.alarms.Restore(ctx); err != nil && ctx.Err() == nil {
+			e.s.log.Warn("loading the stored alarm states; retrying at the first evaluation", "err", err)
+		}
+		e.alarms.Run(ctx)
+	}()
 	go func() { wg.Wait(); close(done) }()
 	return done
 }

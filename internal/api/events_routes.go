@@ -1,12 +1,14 @@
 package api
 
 import (
+	"bytes"
 	"context"
 	"crypto/sha256"
 	"crypto/subtle"
 	"encoding/json"
 	"io"
 	"net/http"
+	"sort"
 	"strings"
 	"time"
 
@@ -15,6 +17,7 @@ import (
 	"github.com/rewind-dr/rewind/internal/alarm"
 	"github.com/rewind-dr/rewind/internal/catalog"
 	"github.com/rewind-dr/rewind/internal/config"
+	"github.com/rewind-dr/rewind/internal/dispatch"
 	"github.com/rewind-dr/rewind/internal/errs"
 	"github.com/rewind-dr/rewind/internal/events/intake"
 	"github.com/rewind-dr/rewind/internal/events/rules"
@@ -48,11 +51,15 @@ type ReplayResult struct {
 	Deliveries int    `json:"deliveries"`
 }
 
-// RuleInfo is one rule as GET /v1/rules lists it: its spec with the targets' defaults
-// filled in.
+// RuleInfo is one rule as GET /v1/rules lists it: its spec as written, and where it comes
+// from: "config" (the server's configuration file; read-only through the API) or "api"
+// (stored in the catalog by PUT /v1/rules/{name}, with its times).
 type RuleInfo struct {
-	Name string         `json:"name"`
-	Spec rules.RuleSpec `json:"spec"`
+	Name      string         `json:"name"`
+	Source    string         `json:"source"`
+	Spec      rules.RuleSpec `json:"spec"`
+	CreatedAt *time.Time     `json:"createdAt,omitempty"`
+	UpdatedAt *time.Time     `json:"updatedAt,omitempty"`
 }
 
 // MaxIntakeBody is the largest body the intake routes read: ten PutEvents entries of up
@@ -285,15 +292,172 @@ func (s *Server) listDeadLetters(w http.ResponseWriter, r *http.Request) error {
 	return nil
 }
 
+// listRules serves GET /v1/rules: the configuration's rules and the catalog's, by name. A
+// stored rule named like a configuration rule is not in force and not listed.
 func (s *Server) listRules(w http.ResponseWriter, r *http.Request) error {
 	if err := noQuery(r); err != nil {
 		return err
 	}
+	var stored []*catalog.EventRule
+	if err := s.read(r.Context(), func(tx catalog.Tx) (err error) { stored, err = tx.ListEventRules(r.Context()); return }); err != nil {
+		return err
+	}
 	out := []RuleInfo{}
 	for _, name := range s.cfg.RuleNames() {
-		out = append(out, RuleInfo{Name: name, Spec: s.cfg.Rules[name]})
+		out = append(out, RuleInfo{Name: name, Source: catalog.RuleSourceConfig, Spec: s.cfg.Rules[name]})
 	}
+	for _, er := range stored {
+		if _, ok := s.cfg.Rules[er.Name]; ok {
+			continue
+		}
+		info, err := storedRuleInfo(er)
+		if err != nil {
+			return err
+		}
+		out = append(out, info)
+	}
+	sort.Slice(out, func(i, j int) bool { return out[i].Name < out[j].Name })
 	writeJSON(w, http.StatusOK, out)
+	return nil
+}
+
+// storedRuleInfo describes a rule stored in the catalog; errs.Corrupt when its spec does
+// not decode.
+func storedRuleInfo(er *catalog.EventRule) (RuleInfo, error) {
+	spec, err := dispatch.DecodeRuleSpec(er.Spec)
+	if err != nil {
+		return RuleInfo{}, errs.Errorf("api.rules", errs.Corrupt, "rule %s: its stored spec does not decode: %v", er.Name, err).
+			WithHint("put the rule again with PUT /v1/rules/" + er.Name + ", or delete it")
+	}
+	return RuleInfo{Name: er.Name, Source: catalog.RuleSourceAPI, Spec: spec, CreatedAt: &er.CreatedAt, UpdatedAt: &er.UpdatedAt}, nil
+}
+
+// getRule serves GET /v1/rules/{name}.
+func (s *Server) getRule(w http.ResponseWriter, r *http.Request) error {
+	const op = "GET /v1/rules/{name}"
+	if err := noQuery(r); err != nil {
+		return err
+	}
+	name := r.PathValue("name")
+	if spec, ok := s.cfg.Rules[name]; ok {
+		writeJSON(w, http.StatusOK, RuleInfo{Name: name, Source: catalog.RuleSourceConfig, Spec: spec})
+		return nil
+	}
+	var er *catalog.EventRule
+	err := s.read(r.Context(), func(tx catalog.Tx) (err error) { er, err = tx.GetEventRule(r.Context(), name); return })
+	if errs.Is(err, errs.NotFound) {
+		return errs.Errorf(op, errs.NotFound, "no rule %.70q", name).WithHint("GET /v1/rules lists the rules")
+	}
+	if err != nil {
+		return err
+	}
+	info, err := storedRuleInfo(er)
+	if err != nil {
+		return err
+	}
+	writeJSON(w, http.StatusOK, info)
+	return nil
+}
+
+// configRuleConflict refuses to change a rule of the configuration through the API: the
+// server would put the file's version back at its next start.
+func (s *Server) configRuleConflict(op, name string) error {
+	if _, ok := s.cfg.Rules[name]; !ok {
+		return nil
+	}
+	return errs.Errorf(op, errs.Conflict, "rule %s is defined in the server's configuration file, which the API does not change", name).
+		WithHint("edit rules." + name + " in the configuration and restart the server, or choose another name")
+}
+
+// putRule serves PUT /v1/rules/{name}: the body is a rule of the configuration's shape as
+// JSON. It is compiled before anything is stored; the dispatchers of every server sharing
+// the catalog pick it up at their next poll.
+func (s *Server) putRule(w http.ResponseWriter, r *http.Request) error {
+	const op = "PUT /v1/rules/{name}"
+	if err := noQuery(r); err != nil {
+		return err
+	}
+	name := r.PathValue("name")
+	if err := s.configRuleConflict(op, name); err != nil {
+		return err
+	}
+	if err := checkContentType(op, r); err != nil {
+		return err
+	}
+	data, err := io.ReadAll(io.LimitReader(r.Body, MaxBodySize+1))
+	if err != nil {
+		return errs.E(op, errs.Invalid, err)
+	}
+	var spec rules.RuleSpec
+	if err := decodeBody(op, bytes.NewReader(data), &spec); err != nil {
+		return withRuleHint(err)
+	}
+	// Keep the pattern as written: numbers then match with every digit.
+	if spec, err = dispatch.DecodeRuleSpec(data); err != nil {
+		return errs.E(op, errs.Invalid, err)
+	}
+	if _, err := rules.Compile(name, spec); err != nil {
+		return err
+	}
+	stored, err := json.Marshal(spec)
+	if err != nil {
+		return errs.E(op, errs.Internal, err)
+	}
+	er := &catalog.EventRule{Name: name, Spec: stored}
+	existed := false
+	err = s.store.Tx(r.Context(), func(tx catalog.Tx) error {
+		_, err := tx.GetEventRule(r.Context(), name)
+		switch {
+		case err == nil:
+			existed = true
+		case !errs.Is(err, errs.NotFound):
+			return err
+		}
+		return tx.PutEventRule(r.Context(), er)
+	})
+	if err != nil {
+		return err
+	}
+	info, err := storedRuleInfo(er)
+	if err != nil {
+		return err
+	}
+	st := http.StatusOK
+	if !existed {
+		st = http.StatusCreated
+		w.Header().Set("Location", "/v1/rules/"+name)
+	}
+	writeJSON(w, st, info)
+	return nil
+}
+
+// withRuleHint adds the shape of a rule to a body decoding error without a hint.
+func withRuleHint(err error) error {
+	if errs.HintOf(err) != "" {
+		return err
+	}
+	return errs.E("PUT /v1/rules/{name}", errs.KindOf(err), err).
+		WithHint(`send a rule as JSON: {"pattern": {"source": ["rewind.backup"]}, "targets": [{"webhook": {"url": "https://…"}}]}`)
+}
+
+// deleteRule serves DELETE /v1/rules/{name}: 204 once the stored rule is gone.
+func (s *Server) deleteRule(w http.ResponseWriter, r *http.Request) error {
+	const op = "DELETE /v1/rules/{name}"
+	if err := noQuery(r); err != nil {
+		return err
+	}
+	name := r.PathValue("name")
+	if err := s.configRuleConflict(op, name); err != nil {
+		return err
+	}
+	err := s.store.Tx(r.Context(), func(tx catalog.Tx) error { return tx.DeleteEventRule(r.Context(), name) })
+	if errs.Is(err, errs.NotFound) {
+		return errs.Errorf(op, errs.NotFound, "no rule %.70q is stored", name).WithHint("GET /v1/rules lists the rules")
+	}
+	if err != nil {
+		return err
+	}
+	w.WriteHeader(http.StatusNoContent)
 	return nil
 }
 

@@ -154,6 +154,8 @@ func (s *Server) routes() []route {
 		r("GET", "/v1/tokens/{token}", v, s.getToken),
 		r("POST", "/v1/tokens/{token}/approve", op, s.approveToken),
 		r("POST", "/v1/tokens/{token}/deny", op, s.denyToken),
+		r("GET", "/approve/{token}", "", s.approvalGet),
+		r("POST", "/approve/{token}", "", s.approvalPost),
 		r("GET", "/metrics", v, s.metrics),
 		r("POST", "/v1/agents/{host}/claim", config.RoleAgent, s.agentClaim),
 		r("POST", "/v1/agents/{host}/jobs/{id}/heartbeat", config.RoleAgent, s.agentHeartbeat),
@@ -163,6 +165,9 @@ func (s *Server) routes() []route {
 		r("GET", "/v1/events/dead-letters", v, s.listDeadLetters),
 		r("POST", "/v1/intake/{name}", "", s.intake), // an operator token, or for alertmanager the shared secret
 		r("GET", "/v1/rules", v, s.listRules),
+		r("GET", "/v1/rules/{name}", v, s.getRule),
+		r("PUT", "/v1/rules/{name}", config.RoleAdmin, s.putRule),
+		r("DELETE", "/v1/rules/{name}", config.RoleAdmin, s.deleteRule),
 		r("GET", "/v1/incidents", v, s.listIncidents),
 		r("POST", "/v1/incidents/{id}/close", op, s.closeIncident),
 		r("GET", "/v1/alarms", v, s.listAlarms),

@@ -40,6 +40,8 @@ type Tx interface {
 
 	EventRulesTx // deliveries, dead letters, incidents and the event archive (events_rules.go)
 
+	RulesAlarmsTx // event rules put through the API and alarm states (rules_alarms.go)
+
 	// Now is the transaction's fixed time, from the store's injected clock, truncated to the
 	// microsecond and in UTC.
 	Now() time.Time

@@ -35,14 +35,17 @@ type AlarmOptions struct {
 }
 
 // Alarms runs the monitors, feeds their samples to the alarm evaluator, evaluates the
-// alarms every few seconds and appends each state change to the outbox as an event
-// (source rewind.monitor, detail-type "Alarm State Change"). Safe for concurrent use.
+// alarms every few seconds and records each state change in the catalog: the alarm's new
+// state and an outbox event (source rewind.monitor, detail-type "Alarm State Change"), in
+// one transaction. The evaluator starts from the states stored by the previous run, so a
+// restart announces only changes that happened. Safe for concurrent use.
 type Alarms struct {
-	o     AlarmOptions
-	eval  *alarm.Evaluator
-	sched *monitor.Scheduler
-	every time.Duration
-	mu    sync.Mutex // serializes Evaluate, so that changes are appended in order
+	o        AlarmOptions
+	eval     *alarm.Evaluator
+	sched    *monitor.Scheduler
+	every    time.Duration
+	mu       sync.Mutex // serializes Evaluate, so that changes are appended in order
+	restored bool       // the stored states were loaded (guarded by mu)
 }
 
 // NewAlarms validates the monitors and alarms and returns them ready to Run. errs.Invalid
@@ -97,8 +100,8 @@ func NewAlarms(o AlarmOptions) (*Alarms, error) {
 func (a *Alarms) States() []alarm.Status { return a.eval.States() }
 
 // Run probes the monitors and evaluates the alarms until ctx ends, then returns once the
-// probes stopped. A change that cannot be recorded (the catalog is down) is logged; the
-// alarm keeps its new state, so the event is lost rather than repeated.
+// probes stopped. A change that cannot be recorded (the catalog is down) is logged and
+// found again by the next evaluation that still sees it (see Evaluate).
 func (a *Alarms) Run(ctx context.Context) {
 	var wg sync.WaitGroup
 	wg.Add(1)
@@ -121,17 +124,56 @@ func (a *Alarms) Run(ctx context.Context) {
 	}
 }
 
-// Evaluate evaluates every alarm now and appends one outbox event per state change, in one
-// transaction; it returns the changes. Errors are the catalog's.
+// Restore loads the alarm states the catalog holds into the evaluator, once: later calls
+// do nothing. Evaluate calls it first; calling it earlier makes the API show the stored
+// states before the first evaluation. Errors are the catalog's (the states are then loaded
+// at the next call) and errs.Corrupt for a stored state the evaluator refuses.
+func (a *Alarms) Restore(ctx context.Context) error {
+	a.mu.Lock()
+	defer a.mu.Unlock()
+	return a.restore(ctx)
+}
+
+func (a *Alarms) restore(ctx context.Context) error {
+	if a.restored {
+		return nil
+	}
+	var stored []*catalog.AlarmState
+	if err := a.o.Store.Tx(ctx, func(tx catalog.Tx) (err error) { stored, err = tx.ListAlarmStates(ctx); return }); err != nil {
+		return err
+	}
+	st := make([]alarm.Status, 0, len(stored))
+	for _, s := range stored {
+		st = append(st, alarm.Status{Name: s.Name, State: alarm.State(s.State), Reason: s.Reason, Since: s.Since})
+	}
+	if err := a.eval.Restore(st); err != nil {
+		return errs.E("dispatch.Alarms", errs.Corrupt, err).WithHint("the catalog's alarm_states table holds a state this version does not know")
+	}
+	a.restored = true
+	return nil
+}
+
+// Evaluate evaluates every alarm now (after Restore) and records every state change in
+// one transaction: the alarm's stored state and one outbox event per change. It returns
+// the changes. Errors are the catalog's; when the changes cannot be recorded, the
+// evaluator is put back to the states before them, so that the next evaluation finds
+// them again (announced late rather than lost, and never twice).
 func (a *Alarms) Evaluate(ctx context.Context) ([]alarm.Change, error) {
 	a.mu.Lock()
 	defer a.mu.Unlock()
+	if err := a.restore(ctx); err != nil {
+		return nil, err
+	}
 	changes := a.eval.Evaluate(ctx, a.o.Now())
 	if len(changes) == 0 {
 		return nil, nil
 	}
 	err := a.o.Store.Tx(ctx, func(tx catalog.Tx) error {
 		for _, c := range changes {
+			s := &catalog.AlarmState{Name: c.Alarm, State: string(c.Current), Reason: c.Reason, Since: c.Time}
+			if err := tx.PutAlarmState(ctx, s); err != nil {
+				return err
+			}
 			e := &catalog.Event{Source: alarm.EventSource, DetailType: alarm.EventDetailType, Time: c.Time,
 				Site: a.o.Site, Resources: []string{c.Alarm}, Detail: c.Detail()}
 			if err := tx.AppendEvent(ctx, e); err != nil {
@@ -140,5 +182,15 @@ func (a *Alarms) Evaluate(ctx context.Context) ([]alarm.Change, error) {
 		}
 		return nil
 	})
-	return changes, err
+	if err != nil {
+		back := make([]alarm.Status, 0, len(changes))
+		for _, c := range changes {
+			back = append(back, alarm.Status{Name: c.Alarm, State: c.Previous, Reason: c.PreviousReason, Since: c.PreviousSince})
+		}
+		if rerr := a.eval.Restore(back); rerr != nil {
+			a.o.Log.Error("putting the alarms back after a failed write", "err", rerr)
+		}
+		return nil, err
+	}
+	return changes, nil
 }

@@ -8,6 +8,7 @@ import (
 	"net/http"
 	"os"
 	"sort"
+	"sync"
 	"sync/atomic"
 	"time"
 
@@ -35,6 +36,8 @@ const (
 type Options struct {
 	Store catalog.Store
 	// Rules are the event rules by name, as the configuration gives them; New compiles them.
+	// The rules stored in the catalog through the API are added at every Tick when the
+	// catalog's rules changed (see Reload); a stored rule never replaces one of these.
 	Rules map[string]rules.RuleSpec
 	// Archive is how long dispatched events are kept for replay (DefaultArchive when zero).
 	Archive time.Duration
@@ -57,9 +60,19 @@ type Options struct {
 // the deliveries off. It is safe for concurrent use; Run owns its background loop.
 type Dispatcher struct {
 	o        Options
+	config   map[string]*rules.Rule // the configuration's rules, compiled
+	cur      atomic.Pointer[ruleSet]
+	reloadMu sync.Mutex // one Reload at a time
+	runbooks atomic.Pointer[runbookHook]
+}
+
+// ruleSet is the rules in force: the configuration's and the catalog's at revision.
+type ruleSet struct {
 	set      *rules.Set
 	byName   map[string]*rules.Rule
-	runbooks atomic.Pointer[runbookHook]
+	source   map[string]string // catalog.RuleSourceConfig or catalog.RuleSourceAPI
+	revision int64
+	loaded   bool // the catalog's rules were read
 }
 
 type runbookHook struct{ rules.RunbookStarter }
@@ -99,7 +112,7 @@ func New(o Options) (*Dispatcher, error) {
 	if o.Lease <= 0 {
 		o.Lease = DefaultLease
 	}
-	d := &Dispatcher{o: o, byName: map[string]*rules.Rule{}}
+	d := &Dispatcher{o: o, config: map[string]*rules.Rule{}}
 	names := make([]string, 0, len(o.Rules))
 	for name := range o.Rules {
 		names = append(names, name)
@@ -114,12 +127,17 @@ func New(o Options) (*Dispatcher, error) {
 			continue
 		}
 		compiled = append(compiled, r)
-		d.byName[name] = r
+		d.config[name] = r
 	}
 	if len(problems) > 0 {
 		return nil, errs.E(op, errs.Invalid, joinErrors(problems)).WithHint("fix the rules in the configuration")
 	}
-	d.set = rules.NewSet(compiled)
+	src := make(map[string]string, len(compiled))
+	byName := make(map[string]*rules.Rule, len(compiled))
+	for _, r := range compiled {
+		src[r.Name()], byName[r.Name()] = catalog.RuleSourceConfig, r
+	}
+	d.cur.Store(&ruleSet{set: rules.NewSet(compiled), byName: byName, source: src})
 	return d, nil
 }
 
@@ -134,15 +152,21 @@ func (d *Dispatcher) SetRunbooks(r rules.RunbookStarter) {
 	d.runbooks.Store(&runbookHook{r})
 }
 
-// Rules lists the compiled rules by name.
+// Rules lists the rules in force by name: the configuration's and, once a Tick or Reload
+// read them, the catalog's.
 func (d *Dispatcher) Rules() []*rules.Rule {
-	out := make([]*rules.Rule, 0, len(d.byName))
-	for _, r := range d.byName {
+	cur := d.cur.Load()
+	out := make([]*rules.Rule, 0, len(cur.byName))
+	for _, r := range cur.byName {
 		out = append(out, r)
 	}
 	sort.Slice(out, func(i, j int) bool { return out[i].Name() < out[j].Name() })
 	return out
 }
+
+// RuleSource says where the rule in force called name comes from: catalog.RuleSourceConfig,
+// catalog.RuleSourceAPI, or "" when no rule of that name is in force.
+func (d *Dispatcher) RuleSource(name string) string { return d.cur.Load().source[name] }
 
 // Run dispatches, delivers and prunes every Poll until ctx ends; it returns once the
 // deliveries under way finished or were canceled. Failures are logged and tried again at
@@ -172,9 +196,13 @@ func (d *Dispatcher) Run(ctx context.Context) {
 	}
 }
 
-// Tick dispatches every undispatched event, then attempts every due delivery once: the
-// synchronous form of one poll of Run, for tests.
+// Tick reloads the rules when the catalog's changed, dispatches every undispatched event,
+// then attempts every due delivery once: the synchronous form of one poll of Run, for
+// tests.
 func (d *Dispatcher) Tick(ctx context.Context) error {
+	if _, err := d.Reload(ctx); err != nil {
+		return err
+	}
 	for {
 		n, err := d.Dispatch(ctx)
 		if err != nil {
@@ -206,6 +234,7 @@ func envelope(e *catalog.Event) rules.Envelope {
 // or neither. It returns how many events it dispatched. Errors are the catalog's.
 func (d *Dispatcher) Dispatch(ctx context.Context) (int, error) {
 	var n int
+	set := d.cur.Load().set
 	err := d.o.Store.Tx(ctx, func(tx catalog.Tx) error {
 		evs, err := tx.ListEvents(ctx, catalog.EventFilter{Undispatched: true, Limit: d.o.Batch})
 		if err != nil {
@@ -215,7 +244,7 @@ func (d *Dispatcher) Dispatch(ctx context.Context) (int, error) {
 		ids := make([]string, 0, len(evs))
 		for _, e := range evs {
 			ids = append(ids, e.ID)
-			matched, err := d.set.MatchAt(envelope(e), tx.Now())
+			matched, err := set.MatchAt(envelope(e), tx.Now())
 			if err != nil {
 				// The catalog validated the detail when it stored the event; an event that
 				// still cannot be matched can never be, so it is dispatched to nothing.

@@ -47,9 +47,14 @@ func (d *Dispatcher) Replay(ctx context.Context, r Replay) (*ReplayResult, error
 	if r.To.After(d.o.Now()) {
 		r.To = d.o.Now()
 	}
-	set := d.set
+	// A rule put through the API a moment ago can be replayed at once.
+	if _, err := d.Reload(ctx); err != nil {
+		return nil, err
+	}
+	cur := d.cur.Load()
+	set := cur.set
 	if r.Rule != "" {
-		rule, ok := d.byName[r.Rule]
+		rule, ok := cur.byName[r.Rule]
 		if !ok {
 			return nil, errs.Errorf(opReplay, errs.NotFound, "no rule %q", r.Rule).
 				WithHint("GET /v1/rules lists the rules")

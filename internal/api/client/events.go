@@ -1,7 +1,9 @@
 package client
 
 import (
+	"bytes"
 	"context"
+	"encoding/json"
 	"net/url"
 
 	"github.com/rewind-dr/rewind/internal/alarm"
@@ -34,13 +36,51 @@ func (c *Client) DeadLetters(ctx context.Context, rule string, limit int, after 
 	return &out, c.do(ctx, "GET", "/v1/events/dead-letters", v, nil, &out)
 }
 
-// Rules lists the event rules (GET /v1/rules).
+// Rules lists the event rules, the configuration's and those put through the API, by
+// name (GET /v1/rules).
 func (c *Client) Rules(ctx context.Context) ([]api.RuleInfo, error) {
 	var out []api.RuleInfo
-	if err := c.do(ctx, "GET", "/v1/rules", nil, nil, &out); err != nil {
+	if err := c.doRules(ctx, "GET", "/v1/rules", nil, &out); err != nil {
 		return nil, err
 	}
 	return out, nil
+}
+
+// doRules is do for the rule routes: a pattern's numbers are decoded as json.Number, so
+// that they keep every digit when written out again.
+func (c *Client) doRules(ctx context.Context, method, path string, body, out any) error {
+	var data []byte
+	if err := c.do(ctx, method, path, nil, body, &data); err != nil {
+		return err
+	}
+	dec := json.NewDecoder(bytes.NewReader(data))
+	dec.UseNumber()
+	if err := dec.Decode(out); err != nil {
+		return c.badResponse(method+" "+path, err)
+	}
+	return nil
+}
+
+// Rule returns one event rule (GET /v1/rules/{name}); errs.NotFound when there is none.
+func (c *Client) Rule(ctx context.Context, name string) (*api.RuleInfo, error) {
+	var out api.RuleInfo
+	return &out, c.doRules(ctx, "GET", "/v1/rules/"+url.PathEscape(name), nil, &out)
+}
+
+// PutRule creates or replaces the event rule name with spec, a rule of the
+// configuration's shape as JSON (PUT /v1/rules/{name}). errs.Invalid for a rule that does
+// not compile, errs.Conflict for a rule of the server's configuration. Needs an admin
+// token.
+func (c *Client) PutRule(ctx context.Context, name string, spec json.RawMessage) (*api.RuleInfo, error) {
+	var out api.RuleInfo
+	return &out, c.doRules(ctx, "PUT", "/v1/rules/"+url.PathEscape(name), spec, &out)
+}
+
+// DeleteRule deletes an event rule put through the API (DELETE /v1/rules/{name}).
+// errs.NotFound when none is stored, errs.Conflict for a rule of the server's
+// configuration. Needs an admin token.
+func (c *Client) DeleteRule(ctx context.Context, name string) error {
+	return c.do(ctx, "DELETE", "/v1/rules/"+url.PathEscape(name), nil, nil, nil)
 }
 
 // Incidents lists one page of incidents, newest first (GET /v1/incidents); status is

@@ -54,6 +54,7 @@ func Run(t *testing.T, newStore func(t *testing.T) catalog.Store) {
 	}
 	runExecutions(t, open)
 	runDeliveries(t, open)
+	runRulesAlarms(t, open)
 }
 
 // tx runs fn in a transaction and fails the test on error.
