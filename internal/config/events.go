@@ -83,6 +83,40 @@ func countNodes(n *yaml.Node) int {
 
 var lineRE = regexp.MustCompile(`line (\d+): (.*)`)
 
+// valueRE finds the offending value in a YAML type error ("cannot unmarshal !!str `soon`").
+var valueRE = regexp.MustCompile("`([^`]*)`")
+
+// findScalar finds, under n, the scalar on line whose value is value, and the field path
+// leading to it (relative to n).
+func findScalar(n *yaml.Node, line int, value, path string) (string, *yaml.Node) {
+	if n == nil {
+		return "", nil
+	}
+	switch n.Kind {
+	case yaml.ScalarNode:
+		if n.Line == line && n.Value == value {
+			return path, n
+		}
+	case yaml.MappingNode:
+		for i := 0; i+1 < len(n.Content); i += 2 {
+			p := n.Content[i].Value
+			if path != "" {
+				p = path + "." + p
+			}
+			if k, found := findScalar(n.Content[i+1], line, value, p); found != nil {
+				return k, found
+			}
+		}
+	case yaml.SequenceNode:
+		for i, c := range n.Content {
+			if k, found := findScalar(c, line, value, fmt.Sprintf("%s[%d]", path, i)); found != nil {
+				return k, found
+			}
+		}
+	}
+	return "", nil
+}
+
 // decodeSpec decodes s into out, checking every key against out's yaml tags first so that
 // an unknown field is reported where it is. It returns false when a problem was recorded.
 func decodeSpec[T any](v *validator, s spec[T], path string, out *T) bool {
@@ -98,13 +132,19 @@ func decodeSpec[T any](v *validator, s spec[T], path string, out *T) bool {
 		var te *yaml.TypeError
 		if errors.As(err, &te) {
 			for _, msg := range te.Errors {
-				at := s.At
+				at, p := s.At, path
 				if m := lineRE.FindStringSubmatch(msg); m != nil {
 					at.Line, _ = strconv.Atoi(m[1])
 					at.Column = 0
 					msg = m[2]
+					// Find the value on that line to name its field and column.
+					if vm := valueRE.FindStringSubmatch(msg); vm != nil {
+						if key, n := findScalar(s.node, at.Line, vm[1], ""); n != nil {
+							at, p = nodePos(n), joinPath(path, key)
+						}
+					}
 				}
-				v.addf(at, path, "%s", friendlyYAML(msg))
+				v.addf(at, p, "%s", friendlyYAML(msg))
 			}
 		} else {
 			v.addf(s.At, path, "%s", friendlyYAML(err.Error()))
@@ -120,7 +160,7 @@ func friendlyYAML(msg string) string {
 	msg = strings.ReplaceAll(msg, "cannot unmarshal !!map", "cannot use a mapping")
 	msg = strings.ReplaceAll(msg, "cannot unmarshal !!seq", "cannot use a list")
 	msg = strings.ReplaceAll(msg, "time.Duration", "a duration (such as 10s or 5m)")
-	return msg
+	return strings.Replace(msg, " into ", " as ", 1)
 }
 
 // checkKeys reports every mapping key of n that the yaml tags of t do not name, and
@@ -218,6 +258,33 @@ func nodeAt(n *yaml.Node, path string) *yaml.Node {
 
 var fieldPathRE = regexp.MustCompile(`^([a-z_]+(?:\[\d+\])*(?:\.[a-z_]+(?:\[\d+\])*)*): (.*)$`)
 
+// opPrefixRE matches the Go operation names errors carry ("monitor.Validate: "), which
+// mean nothing to whoever edits the file.
+var opPrefixRE = regexp.MustCompile(`\b[a-z]+\.[A-Z][A-Za-z]*: `)
+
+// listRE matches the "N problems: a; b" form of a validation that lists several.
+var listRE = regexp.MustCompile(`^\d+ problems: `)
+
+// addSpecProblems adds the problems err reports about the spec at node (path in the file):
+// each at the field it names, when the node has that field, else at the spec.
+func (v *validator) addSpecProblems(err error, at pos, node *yaml.Node, path string) {
+	msg := opPrefixRE.ReplaceAllString(cause(err), "")
+	parts := []string{msg}
+	if listRE.MatchString(msg) {
+		parts = strings.Split(listRE.ReplaceAllString(msg, ""), "; ")
+	}
+	for _, part := range parts {
+		a, p, m := at, path, part
+		if sm := fieldPathRE.FindStringSubmatch(part); sm != nil {
+			p, m = joinPath(path, sm[1]), sm[2]
+			if n := nodeAt(node, sm[1]); n != nil {
+				a = nodePos(n)
+			}
+		}
+		v.addf(a, p, "%s", m)
+	}
+}
+
 // events validates the events block and the rules, intake, monitors and alarms sections.
 func (v *validator) events(raw *rawFile, cfg *Config) {
 	if e := raw.Events; e != nil {
@@ -238,7 +305,7 @@ func (v *validator) events(raw *rawFile, cfg *Config) {
 			continue
 		}
 		if _, err := rules.Compile(e.Key, rs); err != nil {
-			msg := cause(err)
+			msg := opPrefixRE.ReplaceAllString(cause(err), "")
 			msg = strings.TrimPrefix(msg, strconv.Quote(e.Key)+": ")
 			msg = strings.TrimPrefix(msg, "rule "+strconv.Quote(e.Key)+": ")
 			at, p := e.Val.At, path
@@ -278,7 +345,7 @@ func (v *validator) events(raw *rawFile, cfg *Config) {
 		}
 		m, err := monitor.New(e.Key, ms)
 		if err != nil {
-			v.addf(e.Val.At, path, "%s", cause(err))
+			v.addSpecProblems(err, e.Val.At, e.Val.node, path)
 			continue
 		}
 		cfg.Monitors[e.Key] = ms
@@ -293,7 +360,7 @@ func (v *validator) events(raw *rawFile, cfg *Config) {
 			continue
 		}
 		if err := as.Validate(); err != nil {
-			v.addf(e.Val.At, path, "%s", cause(err))
+			v.addSpecProblems(err, e.Val.At, e.Val.node, path)
 			continue
 		}
 		cfg.Alarms[e.Key] = as
@@ -301,7 +368,7 @@ func (v *validator) events(raw *rawFile, cfg *Config) {
 	if len(cfg.Alarms) > 0 && len(cfg.Alarms) == len(raw.Alarms.Entries) && len(cfg.Monitors) == len(raw.Monitors.Entries) {
 		// References between alarms and to monitors, and cycles among composites.
 		if _, err := alarm.NewEvaluator(cfg.Alarms, nil, alarm.WithMonitors(every)); err != nil {
-			v.addf(raw.Alarms.At, "alarms", "%s", cause(err))
+			v.addSpecProblems(err, raw.Alarms.At, nil, "alarms")
 		}
 	}
 }
