@@ -234,7 +234,7 @@ func (p *iparser) pathArg() (intrinsicArg, error) {
 		c := p.src[p.pos]
 		if quote != 0 {
 			if c == '\\' {
-				p.pos += 2
+				p.pos = min(p.pos+2, len(p.src)) // a backslash at the very end escapes nothing
 				continue
 			}
 			if c == quote {
