@@ -4,7 +4,9 @@
 // ends. PostgreSQL refuses to run as root, so when the tests run as root the directory is
 // given to the "postgres" user and the server runs as that user. Options add configuration
 // (WAL archiving, replication) and a replication role, for the point-in-time recovery
-// plugin's tests. It never skips: missing binaries fail the test with how to install them.
+// plugin's tests; StartDataDir starts a server on a restored data directory, and
+// StartStandby, WaitReplayed and Promote make a streaming standby and fail over to it. It
+// never skips: missing binaries fail the test with how to install them.
 //
 // The binaries are found in $REWIND_PG_BIN, else in the newest /usr/lib/postgresql/<n>/bin
 // (Debian's package postgresql: apt-get install -y postgresql).
