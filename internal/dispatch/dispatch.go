@@ -316,8 +316,9 @@ func (d *Dispatcher) attempt(ctx context.Context, cd *catalog.Delivery) error {
 	if ctx.Err() != nil && derr != nil {
 		// Shutting down: the attempt does not count. The lease is cleared so that the next
 		// start (or another server) tries again at once.
-		return d.o.Store.Tx(context.WithoutCancel(ctx), func(tx catalog.Tx) error {
-			_, err := tx.UpdateDelivery(ctx, cd.ID, catalog.DeliveryUpdate{IfOwner: &d.o.Owner, ClearLease: true})
+		wctx := context.WithoutCancel(ctx)
+		return d.o.Store.Tx(wctx, func(tx catalog.Tx) error {
+			_, err := tx.UpdateDelivery(wctx, cd.ID, catalog.DeliveryUpdate{IfOwner: &d.o.Owner, ClearLease: true})
 			return ignoreConflict(err)
 		})
 	}
@@ -347,7 +348,10 @@ func (d *Dispatcher) attempt(ctx context.Context, cd *catalog.Delivery) error {
 		u.LastError = &msg
 		u.State = catalog.Ptr(catalog.DeliveryDead)
 	}
-	err := d.o.Store.Tx(context.WithoutCancel(ctx), func(tx catalog.Tx) error {
+	// The outcome is recorded even when ctx ends now: a delivery made and not recorded would
+	// be made again.
+	wctx := context.WithoutCancel(ctx)
+	err := d.o.Store.Tx(wctx, func(tx catalog.Tx) error {
 		if derr == nil && m.Target.Incident != nil {
 			// The incident is written with the delivery's outcome, under the delivery's ID:
 			// it is opened exactly once.
@@ -359,11 +363,11 @@ func (d *Dispatcher) attempt(ctx context.Context, cd *catalog.Delivery) error {
 			if inc.Severity == "" {
 				inc.Severity = rules.DefaultSeverity
 			}
-			if err := tx.CreateIncident(ctx, inc); err != nil && !errs.Is(err, errs.Exists) {
+			if err := tx.CreateIncident(wctx, inc); err != nil && !errs.Is(err, errs.Exists) {
 				return err
 			}
 		}
-		_, err := tx.UpdateDelivery(ctx, cd.ID, u)
+		_, err := tx.UpdateDelivery(wctx, cd.ID, u)
 		return ignoreConflict(err)
 	})
 	if err != nil {
