@@ -134,6 +134,16 @@ func TestPITR(t *testing.T) {
 			}
 		}
 		time.Sleep(20 * time.Millisecond)
+		if i%5 == 0 {
+			// Every five rows are stored before the next are written, so the WAL spans
+			// several points however slow the machine (the gap test below hides one).
+			var lsn string
+			if err := db.QueryRow(ctx, "SELECT pg_current_wal_insert_lsn()::text").Scan(&lsn); err != nil {
+				t.Fatal(err)
+			}
+			l, _ := postgres.ParseLSN(lsn)
+			st.waitFor(t, l)
+		}
 	}
 	var endText string
 	if err := db.QueryRow(ctx, "SELECT pg_current_wal_insert_lsn()::text").Scan(&endText); err != nil {

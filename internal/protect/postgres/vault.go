@@ -6,6 +6,8 @@ import (
 	"fmt"
 	"io"
 	"os"
+	"runtime"
+	"sync"
 	"time"
 
 	"github.com/rewind-dr/rewind/internal/errs"
@@ -82,29 +84,70 @@ func saveStream(ctx context.Context, v Vault, name string, rd io.Reader, now tim
 	const op = "postgres.save"
 	node := &vault.Node{Name: []byte(name), Type: vault.NodeFile, Mode: 0o600,
 		UID: uint32(os.Getuid()), GID: uint32(os.Getgid()), ModTime: now}
+	// The chunker runs here; each chunk is hashed, compressed and sealed by SaveBlob in its
+	// own goroutine, a few at a time, so a base backup keeps every core busy while the
+	// server streams the next bytes. Content keeps chunk order.
 	ch := v.NewChunker(rd)
-	buf := make([]byte, 0, 8<<20)
+	var (
+		wg      sync.WaitGroup
+		mu      sync.Mutex // guards node.Content, saveErr, add
+		saveErr error
+		slots   = make(chan struct{}, runtime.GOMAXPROCS(0)+1)
+		bufs    = sync.Pool{New: func() any { b := make([]byte, 0, 8<<20); return &b }}
+	)
+	wait := func() error {
+		wg.Wait()
+		mu.Lock()
+		defer mu.Unlock()
+		return saveErr
+	}
 	for {
-		chunk, err := ch.Next(buf)
+		buf := bufs.Get().(*[]byte)
+		chunk, err := ch.Next((*buf)[:0])
 		if err == io.EOF {
+			bufs.Put(buf)
 			break
 		}
 		if err != nil {
+			if werr := wait(); werr != nil {
+				return nil, werr
+			}
 			if errs.KindOf(err) != errs.Other {
 				return nil, err
 			}
 			return nil, errs.E(op, errs.Unavailable, fmt.Errorf("read %s: %w", name, err))
 		}
-		id, isNew, err := v.SaveBlob(ctx, vault.DataBlob, chunk)
-		if err != nil {
-			return nil, err
+		mu.Lock()
+		i := len(node.Content)
+		node.Content = append(node.Content, vault.ID{})
+		failed := saveErr != nil
+		mu.Unlock()
+		if failed {
+			break
 		}
-		if isNew {
-			add.blobs++
-			add.bytes += uint64(len(chunk))
-		}
-		node.Content = append(node.Content, id)
 		node.Size += uint64(len(chunk))
+		slots <- struct{}{}
+		wg.Add(1)
+		go func() {
+			defer func() { *buf = chunk[:0]; bufs.Put(buf); <-slots; wg.Done() }()
+			id, isNew, err := v.SaveBlob(ctx, vault.DataBlob, chunk)
+			mu.Lock()
+			defer mu.Unlock()
+			if err != nil {
+				if saveErr == nil {
+					saveErr = err
+				}
+				return
+			}
+			node.Content[i] = id
+			if isNew {
+				add.blobs++
+				add.bytes += uint64(len(chunk))
+			}
+		}()
+	}
+	if err := wait(); err != nil {
+		return nil, err
 	}
 	return node, nil
 }
@@ -146,19 +189,28 @@ func loadTree(ctx context.Context, v Vault, op string, p *vault.Point, id vault.
 	return t, nil
 }
 
-// nodeReader reads a file node's content blob by blob.
+// nodeReader reads a file node's content blob by blob, loading the next few blobs ahead in
+// their own goroutines (each authenticated and decompressed by the vault), so a restore
+// keeps every core busy.
 type nodeReader struct {
-	ctx  context.Context
-	v    Vault
-	node *vault.Node
-	i    int
-	buf  []byte
-	cur  []byte
-	n    uint64
+	ctx     context.Context
+	v       Vault
+	node    *vault.Node
+	i       int           // the next blob to read
+	ahead   []chan loaded // loads in flight, for blobs i, i+1, …
+	next    int           // the next blob to start loading
+	cur     []byte
+	n       uint64
+	maxLoad int
+}
+
+type loaded struct {
+	b   []byte
+	err error
 }
 
 func newNodeReader(ctx context.Context, v Vault, node *vault.Node) *nodeReader {
-	return &nodeReader{ctx: ctx, v: v, node: node}
+	return &nodeReader{ctx: ctx, v: v, node: node, maxLoad: 2 * runtime.GOMAXPROCS(0)}
 }
 
 func (r *nodeReader) Read(p []byte) (int, error) {
@@ -169,13 +221,24 @@ func (r *nodeReader) Read(p []byte) (int, error) {
 			}
 			return 0, io.EOF
 		}
-		b, err := r.v.LoadBlob(r.ctx, vault.DataBlob, r.node.Content[r.i], r.buf)
-		if err != nil {
-			return 0, errs.E("postgres.read", errs.KindOf(err), fmt.Errorf("%s: blob %d of %d: %w", r.node.Name, r.i+1, len(r.node.Content), err))
+		for r.next < len(r.node.Content) && len(r.ahead) < r.maxLoad {
+			c := make(chan loaded, 1)
+			id := r.node.Content[r.next]
+			go func() {
+				b, err := r.v.LoadBlob(r.ctx, vault.DataBlob, id, nil)
+				c <- loaded{b, err}
+			}()
+			r.ahead = append(r.ahead, c)
+			r.next++
+		}
+		l := <-r.ahead[0]
+		r.ahead = r.ahead[1:]
+		if l.err != nil {
+			return 0, errs.E("postgres.read", errs.KindOf(l.err), fmt.Errorf("%s: blob %d of %d: %w", r.node.Name, r.i+1, len(r.node.Content), l.err))
 		}
 		r.i++
-		r.buf, r.cur = b, b
-		r.n += uint64(len(b))
+		r.cur = l.b
+		r.n += uint64(len(l.b))
 	}
 	n := copy(p, r.cur)
 	r.cur = r.cur[n:]
