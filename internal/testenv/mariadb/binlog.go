@@ -1,14 +1,8 @@
 package mariadb
 
 import (
-	"fmt"
-	"net"
 	"os"
-	"path/filepath"
-	"strconv"
-	"syscall"
 	"testing"
-	"time"
 
 	"github.com/rewind-dr/rewind/internal/testenv"
 )
@@ -27,8 +21,7 @@ type Options struct {
 const BinlogBase = "mysql-bin"
 
 // StartWith starts a server like Start, configured by opts, and registers its shutdown
-// with t.Cleanup. Restart of such a server starts it without opts (as Start would); tests
-// that restart must use Start.
+// with t.Cleanup. Restart keeps opts.
 func StartWith(t testing.TB, opts Options) *Server {
 	t.Helper()
 	if !opts.LogBin && opts.ServerID == 0 {
@@ -71,49 +64,8 @@ func StartWith(t testing.TB, opts Options) *Server {
 	return s
 }
 
-// startWith is start with the options' server flags instead of --skip-log-bin.
+// startWith starts the server with the options' server flags (kept for Restart).
 func (s *Server) startWith(opts Options) error {
-	_, port, _ := net.SplitHostPort(s.Addr)
-	id := opts.ServerID
-	if id == 0 {
-		id = 1
-	}
-	args := []string{"--no-defaults",
-		"--datadir=" + s.DataDir,
-		"--socket=" + s.Socket,
-		"--pid-file=" + filepath.Join(s.Dir, "mariadbd.pid"),
-		"--tmpdir=" + filepath.Join(s.Dir, "tmp"),
-		"--bind-address=127.0.0.1",
-		"--port=" + port,
-		"--skip-name-resolve",
-		"--server-id=" + strconv.Itoa(id),
-		"--innodb-buffer-pool-size=16M",
-		"--innodb-flush-log-at-trx-commit=0", // a test server: speed over durability
-		"--max-connections=200",
-	}
-	if opts.LogBin {
-		args = append(args, "--log-bin="+BinlogBase, "--binlog-format=ROW", "--binlog-checksum=CRC32")
-	} else {
-		args = append(args, "--skip-log-bin")
-	}
-	s.mu.Lock()
-	s.out = &testenv.SyncBuffer{}
-	s.done = make(chan error, 1)
-	s.cmd = s.command(s.server, args...)
-	s.cmd.Stdout = s.out
-	s.cmd.Stderr = s.out
-	s.cmd.SysProcAttr.Pdeathsig = syscall.SIGKILL
-	if err := s.cmd.Start(); err != nil {
-		s.mu.Unlock()
-		return fmt.Errorf("start mariadbd: %w", err)
-	}
-	s.stopped = false
-	cmd, done := s.cmd, s.done
-	s.mu.Unlock()
-	go func() { done <- cmd.Wait() }()
-	if err := s.waitReady(60 * time.Second); err != nil {
-		s.Stop()
-		return fmt.Errorf("mariadbd on %s: %w; output:\n%s", s.Addr, err, s.out.String())
-	}
-	return nil
+	s.opts = opts
+	return s.start()
 }

@@ -3,7 +3,6 @@ package mariadb
 import (
 	"context"
 	"database/sql"
-	"errors"
 	"fmt"
 	"net"
 	"net/url"
@@ -12,7 +11,6 @@ import (
 	"os/user"
 	"path/filepath"
 	"strconv"
-	"sync"
 	"syscall"
 	"testing"
 	"time"
@@ -47,11 +45,8 @@ type Server struct {
 	server, installDB string
 	cred              *syscall.Credential // nil when not running as root
 
-	mu      sync.Mutex
-	cmd     *exec.Cmd
-	out     *testenv.SyncBuffer
-	done    chan error
-	stopped bool
+	opts Options // the server flags of every start (StartWith), kept across Restart
+	proc testenv.Process
 }
 
 // Binaries returns the paths of mariadbd and mariadb-install-db, or an error saying how to
@@ -182,40 +177,41 @@ func (s *Server) command(name string, args ...string) *exec.Cmd {
 	return cmd
 }
 
-// start runs the server and waits until it accepts connections on its socket.
+// start runs the server with s.opts's flags and waits until it accepts connections on its
+// socket.
 func (s *Server) start() error {
 	_, port, _ := net.SplitHostPort(s.Addr)
-	s.mu.Lock()
-	s.out = &testenv.SyncBuffer{}
-	s.done = make(chan error, 1)
-	s.cmd = s.command(s.server, "--no-defaults",
-		"--datadir="+s.DataDir,
-		"--socket="+s.Socket,
-		"--pid-file="+filepath.Join(s.Dir, "mariadbd.pid"),
-		"--tmpdir="+filepath.Join(s.Dir, "tmp"),
+	id := s.opts.ServerID
+	if id == 0 {
+		id = 1
+	}
+	args := []string{"--no-defaults",
+		"--datadir=" + s.DataDir,
+		"--socket=" + s.Socket,
+		"--pid-file=" + filepath.Join(s.Dir, "mariadbd.pid"),
+		"--tmpdir=" + filepath.Join(s.Dir, "tmp"),
 		"--bind-address=127.0.0.1",
-		"--port="+port,
+		"--port=" + port,
 		"--skip-name-resolve",
-		"--skip-log-bin",
+		"--server-id=" + strconv.Itoa(id),
 		"--innodb-buffer-pool-size=16M",
 		"--innodb-flush-log-at-trx-commit=0", // a test server: speed over durability
 		"--max-connections=200",
-	)
-	s.cmd.Stdout = s.out
-	s.cmd.Stderr = s.out
+	}
+	if s.opts.LogBin {
+		args = append(args, "--log-bin="+BinlogBase, "--binlog-format=ROW", "--binlog-checksum=CRC32")
+	} else {
+		args = append(args, "--skip-log-bin")
+	}
+	cmd := s.command(s.server, args...)
 	// If the test binary dies, so does the server.
-	s.cmd.SysProcAttr.Pdeathsig = syscall.SIGKILL
-	if err := s.cmd.Start(); err != nil {
-		s.mu.Unlock()
+	cmd.SysProcAttr.Pdeathsig = syscall.SIGKILL
+	if err := s.proc.Start(cmd); err != nil {
 		return fmt.Errorf("start mariadbd: %w", err)
 	}
-	s.stopped = false
-	cmd, done := s.cmd, s.done
-	s.mu.Unlock()
-	go func() { done <- cmd.Wait() }()
 	if err := s.waitReady(60 * time.Second); err != nil {
 		s.Stop()
-		return fmt.Errorf("mariadbd on %s: %w; output:\n%s", s.Addr, err, s.out.String())
+		return fmt.Errorf("mariadbd on %s: %w; output:\n%s", s.Addr, err, s.proc.Output())
 	}
 	return nil
 }
@@ -232,11 +228,8 @@ func (s *Server) RootDSN() string {
 func (s *Server) waitReady(timeout time.Duration) error {
 	deadline := time.Now().Add(timeout)
 	for {
-		select {
-		case err := <-s.done:
-			s.done <- err
+		if exited, err := s.proc.Exited(); exited {
 			return fmt.Errorf("exited: %v", err)
-		default:
 		}
 		err := s.pingRoot()
 		if err == nil {
@@ -285,39 +278,12 @@ func (s *Server) Exec(ctx context.Context, stmts ...string) error {
 }
 
 // Output returns what the server wrote to its log so far, for failure messages.
-func (s *Server) Output() string {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	if s.out == nil {
-		return ""
-	}
-	return s.out.String()
-}
+func (s *Server) Output() string { return s.proc.Output() }
 
-// Stop shuts the server down (SIGTERM: a normal shutdown) and waits for it to exit.
-// Stopping a stopped server does nothing.
+// Stop shuts the server down (SIGTERM: a normal shutdown; killed after 30 s) and waits for
+// it to exit. Stopping a stopped server does nothing.
 func (s *Server) Stop() error {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	if s.cmd == nil || s.stopped {
-		return nil
-	}
-	s.stopped = true
-	select {
-	case err := <-s.done:
-		s.done <- err
-		return fmt.Errorf("server had already exited: %v; output:\n%s", err, s.out.String())
-	default:
-	}
-	_ = s.cmd.Process.Signal(syscall.SIGTERM)
-	select {
-	case <-s.done:
-		return nil
-	case <-time.After(30 * time.Second):
-	}
-	_ = s.cmd.Process.Kill()
-	<-s.done
-	return errors.New("server ignored SIGTERM for 30s and was killed")
+	return s.proc.Stop(testenv.StopStep{Signal: syscall.SIGTERM, Wait: 30 * time.Second})
 }
 
 // Restart starts a stopped server again on the same data directory and port. It fails

@@ -2,7 +2,6 @@ package postgres
 
 import (
 	"context"
-	"errors"
 	"fmt"
 	"github.com/rewind-dr/rewind/internal/testenv"
 	"net"
@@ -14,7 +13,6 @@ import (
 	"sort"
 	"strconv"
 	"strings"
-	"sync"
 	"syscall"
 	"testing"
 	"time"
@@ -61,11 +59,7 @@ type Server struct {
 	cred *syscall.Credential // nil when not running as root
 	t    testing.TB
 
-	mu      sync.Mutex
-	cmd     *exec.Cmd
-	out     *testenv.SyncBuffer
-	done    chan error
-	stopped bool
+	proc testenv.Process
 }
 
 // BinDir returns the directory holding PostgreSQL's binaries, or an error saying how to
@@ -262,25 +256,15 @@ func (s *Server) run(name string, args ...string) ([]byte, error) {
 
 // start runs the server and waits until it accepts connections.
 func (s *Server) start() error {
-	s.mu.Lock()
-	s.out = &testenv.SyncBuffer{}
-	s.done = make(chan error, 1)
-	s.cmd = s.command(s.Bin("postgres"), "-D", s.DataDir)
-	s.cmd.Stdout = s.out
-	s.cmd.Stderr = s.out
+	cmd := s.command(s.Bin("postgres"), "-D", s.DataDir)
 	// SIGQUIT is PostgreSQL's immediate shutdown: if the test binary dies, so does the server.
-	s.cmd.SysProcAttr.Pdeathsig = syscall.SIGQUIT
-	if err := s.cmd.Start(); err != nil {
-		s.mu.Unlock()
+	cmd.SysProcAttr.Pdeathsig = syscall.SIGQUIT
+	if err := s.proc.Start(cmd); err != nil {
 		return fmt.Errorf("start postgres: %w", err)
 	}
-	s.stopped = false
-	cmd, done := s.cmd, s.done
-	s.mu.Unlock()
-	go func() { done <- cmd.Wait() }()
 	if err := s.waitReady(60 * time.Second); err != nil {
 		s.Stop()
-		return fmt.Errorf("postgres on port %d: %w; output:\n%s", s.Port, err, s.out.String())
+		return fmt.Errorf("postgres on port %d: %w; output:\n%s", s.Port, err, s.proc.Output())
 	}
 	return nil
 }
@@ -288,11 +272,8 @@ func (s *Server) start() error {
 func (s *Server) waitReady(timeout time.Duration) error {
 	deadline := time.Now().Add(timeout)
 	for {
-		select {
-		case err := <-s.done:
-			s.done <- err
+		if exited, err := s.proc.Exited(); exited {
 			return fmt.Errorf("exited early: %v", err)
-		default:
 		}
 		ctx, cancel := context.WithTimeout(context.Background(), 2*time.Second)
 		conn, err := pgx.Connect(ctx, s.URL("postgres"))
@@ -349,44 +330,14 @@ func (s *Server) CreateDatabase(t testing.TB) string {
 }
 
 // Output returns what the server wrote to its log so far, for failure messages.
-func (s *Server) Output() string {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	if s.out == nil {
-		return ""
-	}
-	return s.out.String()
-}
+func (s *Server) Output() string { return s.proc.Output() }
 
-// Stop shuts the server down (fast shutdown: open transactions are rolled back) and waits
-// for it to exit. Stopping a stopped server does nothing.
+// Stop shuts the server down (fast shutdown: open transactions are rolled back; then an
+// immediate shutdown after 30 s) and waits for it to exit. Stopping a stopped server does
+// nothing.
 func (s *Server) Stop() error {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	if s.cmd == nil || s.stopped {
-		return nil
-	}
-	s.stopped = true
-	select {
-	case err := <-s.done:
-		s.done <- err
-		return fmt.Errorf("server had already exited: %v; output:\n%s", err, s.out.String())
-	default:
-	}
-	_ = s.cmd.Process.Signal(syscall.SIGINT)
-	select {
-	case <-s.done:
-		return nil
-	case <-time.After(30 * time.Second):
-	}
-	_ = s.cmd.Process.Signal(syscall.SIGQUIT)
-	select {
-	case <-s.done:
-	case <-time.After(10 * time.Second):
-		_ = s.cmd.Process.Kill()
-		<-s.done
-	}
-	return errors.New("server ignored the fast shutdown for 30s and was stopped immediately")
+	return s.proc.Stop(testenv.StopStep{Signal: syscall.SIGINT, Wait: 30 * time.Second},
+		testenv.StopStep{Signal: syscall.SIGQUIT, Wait: 10 * time.Second})
 }
 
 // Restart starts a stopped server again on the same data directory and port (after a test

@@ -2,7 +2,6 @@ package redis
 
 import (
 	"bufio"
-	"errors"
 	"fmt"
 	"net"
 	"net/url"
@@ -11,7 +10,6 @@ import (
 	"path/filepath"
 	"strconv"
 	"strings"
-	"sync"
 	"syscall"
 	"testing"
 	"time"
@@ -34,11 +32,7 @@ type Server struct {
 
 	bin string
 
-	mu      sync.Mutex
-	cmd     *exec.Cmd
-	out     *testenv.SyncBuffer
-	done    chan error
-	stopped bool
+	proc testenv.Process
 }
 
 // Binary returns the path of redis-server, or an error saying how to install it.
@@ -124,26 +118,16 @@ func (s *Server) writeConfig(port int) error {
 
 // start runs the server and waits until it answers PING.
 func (s *Server) start() error {
-	s.mu.Lock()
-	s.out = &testenv.SyncBuffer{}
-	s.done = make(chan error, 1)
-	s.cmd = exec.Command(s.bin, s.configPath())
-	s.cmd.Dir = s.Dir
-	s.cmd.Stdout = s.out
-	s.cmd.Stderr = s.out
+	cmd := exec.Command(s.bin, s.configPath())
+	cmd.Dir = s.Dir
 	// If the test binary dies, so does the server.
-	s.cmd.SysProcAttr = &syscall.SysProcAttr{Pdeathsig: syscall.SIGKILL}
-	if err := s.cmd.Start(); err != nil {
-		s.mu.Unlock()
+	cmd.SysProcAttr = &syscall.SysProcAttr{Pdeathsig: syscall.SIGKILL}
+	if err := s.proc.Start(cmd); err != nil {
 		return fmt.Errorf("start redis-server: %w", err)
 	}
-	s.stopped = false
-	cmd, done := s.cmd, s.done
-	s.mu.Unlock()
-	go func() { done <- cmd.Wait() }()
 	if err := s.waitReady(30 * time.Second); err != nil {
 		s.Stop()
-		return fmt.Errorf("redis-server on %s: %w; output:\n%s", s.Addr, err, s.out.String())
+		return fmt.Errorf("redis-server on %s: %w; output:\n%s", s.Addr, err, s.proc.Output())
 	}
 	return nil
 }
@@ -151,11 +135,8 @@ func (s *Server) start() error {
 func (s *Server) waitReady(timeout time.Duration) error {
 	deadline := time.Now().Add(timeout)
 	for {
-		select {
-		case err := <-s.done:
-			s.done <- err
+		if exited, err := s.proc.Exited(); exited {
 			return fmt.Errorf("exited: %v", err)
-		default:
 		}
 		err := s.ping()
 		if err == nil {
@@ -193,39 +174,12 @@ func (s *Server) ping() error {
 }
 
 // Output returns what the server wrote to its log so far, for failure messages.
-func (s *Server) Output() string {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	if s.out == nil {
-		return ""
-	}
-	return s.out.String()
-}
+func (s *Server) Output() string { return s.proc.Output() }
 
-// Stop shuts the server down and waits for it to exit. Stopping a stopped server does
-// nothing.
+// Stop shuts the server down (SIGTERM; killed after 20 s) and waits for it to exit.
+// Stopping a stopped server does nothing.
 func (s *Server) Stop() error {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	if s.cmd == nil || s.stopped {
-		return nil
-	}
-	s.stopped = true
-	select {
-	case err := <-s.done:
-		s.done <- err
-		return fmt.Errorf("server had already exited: %v; output:\n%s", err, s.out.String())
-	default:
-	}
-	_ = s.cmd.Process.Signal(syscall.SIGTERM)
-	select {
-	case <-s.done:
-		return nil
-	case <-time.After(20 * time.Second):
-	}
-	_ = s.cmd.Process.Kill()
-	<-s.done
-	return errors.New("server ignored SIGTERM for 20s and was killed")
+	return s.proc.Stop(testenv.StopStep{Signal: syscall.SIGTERM, Wait: 20 * time.Second})
 }
 
 // Restart starts a stopped server again on the same port. It fails the test if the server
