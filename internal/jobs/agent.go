@@ -136,8 +136,13 @@ func (r *Runner) agentWork(j *catalog.Job) (*AgentWork, error) {
 			return nil, err
 		}
 		vaultName, w.Tags = plan.vault, plan.tags
-	} else if _, err := restoreParams(j); err != nil {
+	} else if params, err := restoreParams(j); err != nil {
 		return nil, err
+	} else if isServerURL(params.Target) {
+		// The agent would read the password file on its host, where the server cannot
+		// check what it is.
+		return nil, errs.Errorf("jobs.ClaimAgentJob", errs.Invalid, "job %s restores into a database server; an agent restores only into files on its host", j.ID).
+			WithHint("restore into the server URL with 'rewind restore' on a host that can reach it, or into a directory")
 	}
 	if r.env.VaultSecrets == nil {
 		return nil, errs.Errorf("jobs.ClaimAgentJob", errs.Internal, "this server cannot hand vault secrets to agents")

@@ -220,3 +220,54 @@ func serverTarget(target string) (string, error) {
 	u.User = url.UserPassword(u.User.Username(), strings.TrimRight(string(b), "\r\n"))
 	return u.String(), nil
 }
+
+// checkPasswordFile refuses a server target whose password_file the server must not read
+// for whoever started the job: a file readable by others than its owner (a password file
+// is private), or one of the server's own secrets (vault passwords, S3 keys, API tokens),
+// which would otherwise be sent to a server the job names.
+func (r *Runner) checkPasswordFile(target string) error {
+	const op = "jobs.restore"
+	if !isServerURL(target) {
+		return nil
+	}
+	u, err := url.Parse(target)
+	if err != nil {
+		return nil // restoreParams reports it
+	}
+	file := u.Query().Get("password_file")
+	if file == "" {
+		return nil
+	}
+	if !filepath.IsAbs(file) {
+		return errs.Errorf(op, errs.Invalid, "the target's password_file %q is not an absolute path", file)
+	}
+	fi, err := os.Stat(file)
+	if err != nil {
+		return errs.Errorf(op, errs.Invalid, "the target's password file: %v", err).
+			WithHint("create it on the server, readable by the server's user only (chmod 600)")
+	}
+	if fi.Mode().Perm()&0o077 != 0 {
+		return errs.Errorf(op, errs.Invalid, "the target's password file %s is readable by others (mode %v)", file, fi.Mode().Perm()).
+			WithHint("chmod 600 " + file)
+	}
+	secrets := []string{}
+	for _, v := range r.env.Config.Vaults {
+		secrets = append(secrets, v.PasswordFile)
+		if v.S3 != nil {
+			secrets = append(secrets, v.S3.AccessKeyFile, v.S3.SecretKeyFile)
+		}
+	}
+	for _, t := range r.env.Config.Auth.Tokens {
+		secrets = append(secrets, t.TokenFile)
+	}
+	for _, s := range secrets {
+		if s == "" {
+			continue
+		}
+		if si, err := os.Stat(s); err == nil && os.SameFile(si, fi) {
+			return errs.Errorf(op, errs.Invalid, "the target's password_file %s is one of this server's own secrets", file).
+				WithHint("give the target server's password its own file")
+		}
+	}
+	return nil
+}

@@ -205,3 +205,33 @@ func TestContinuousProtection(t *testing.T) {
 		rdb.Close()
 	}
 }
+
+// TestRestoreTargetPasswordFile: a restore job may not make the server read one of its own
+// secrets, or a password file others can read, as a target server's password.
+func TestRestoreTargetPasswordFile(t *testing.T) {
+	ctx := context.Background()
+	f := newFixture(t, filepath.Join(t.TempDir(), "catalog.db"))
+	st := f.openStore(t)
+	r, _ := f.newRunner(t, st)
+	loose := filepath.Join(t.TempDir(), "loose.pw")
+	if err := os.WriteFile(loose, []byte("pw"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.Chmod(f.cfg.Vaults["main"].PasswordFile, 0o600); err != nil {
+		t.Fatal(err)
+	}
+	for file, want := range map[string]string{
+		f.cfg.Vaults["main"].PasswordFile: "one of this server's own secrets",
+		loose:                             "readable by others",
+		"relative.pw":                     "not an absolute path",
+	} {
+		raw, _ := json.Marshal(map[string]any{"point": "latest", "target": "mysql://root@127.0.0.1:1/?password_file=" + url.QueryEscape(file)})
+		id := createJob(t, st, &catalog.Job{Kind: catalog.JobRestore, Resource: "docs", Vault: "main", Params: raw})
+		if err := r.Run(ctx, id); err != nil {
+			t.Fatal(err)
+		}
+		if j := getJob(t, st, id); j.State != catalog.StateFailed || !strings.Contains(j.Error, want) {
+			t.Errorf("password_file %s: %s %q, want %q", file, j.State, j.Error, want)
+		}
+	}
+}

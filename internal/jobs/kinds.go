@@ -443,6 +443,9 @@ func (r *Runner) restore(ctx context.Context, j *catalog.Job, prog *progress) (*
 		return nil, errs.Errorf("jobs.restore", errs.Invalid, "resource %s lives on host %s: an agent there runs its restores, not this server (%s)", j.Resource, host, r.env.Host).
 			WithHint("start `rewind agent --server URL --host " + host + "` on " + host)
 	}
+	if err := r.checkPasswordFile(params.Target); err != nil {
+		return nil, err
+	}
 	repo, release, err := r.lockShared(ctx, j.Vault)
 	if err != nil {
 		return nil, err
