@@ -234,10 +234,19 @@ func (st *streamer) run(ctx context.Context) (*switchTo, error) {
 	nextStatus := time.Now()
 	for {
 		if time.Now().After(nextFlush) {
+			before := st.flushed
 			if err := st.flush(ctx); err != nil {
 				return nil, err
 			}
 			nextFlush = time.Now().Add(st.opts.FlushEvery)
+			if st.flushed != before {
+				// Confirm at once what the vault now holds: the server may recycle that WAL,
+				// and its view of this standby's lag is the RPO actually achieved.
+				if err := st.status(false); err != nil {
+					return nil, err
+				}
+				nextStatus = time.Now().Add(st.opts.StatusEvery)
+			}
 		}
 		if time.Now().After(nextStatus) {
 			if err := st.status(false); err != nil {
