@@ -268,7 +268,8 @@ func openRunbooks(ctx context.Context, s *Server) (*orchestrate.Service, error) 
 	}
 	// The owner names this server among those sharing the catalog; the same server
 	// restarted takes its executions back at once rather than after their lease.
-	svc, err := orchestrate.New(orchestrate.Options{Store: s.store, Registry: reg, Owner: hostname() + "/" + s.opts.Listen, Site: s.opts.Site})
+	svc, err := orchestrate.New(orchestrate.Options{Store: s.store, Registry: reg, Owner: hostname() + "/" + s.opts.Listen, Site: s.opts.Site,
+		Log: s.log})
 	if err != nil {
 		return nil, err
 	}

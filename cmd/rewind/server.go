@@ -200,7 +200,7 @@ func (s *Server) Run(ctx context.Context) error {
 	protectDone := make(chan struct{})
 	go func() {
 		defer close(protectDone)
-		s.queue.Protect(ctx, s.log) // continuous resources: WAL streaming and frame shipping
+		s.queue.Protect(ctx) // continuous resources: WAL streaming and frame shipping
 	}()
 	var err error
 	select {

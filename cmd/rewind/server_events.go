@@ -125,14 +125,15 @@ func (e *serverEvents) warnUnknownRunbooks() {
 			if t.Runbook == nil {
 				continue
 			}
-			var found bool
-			_ = e.s.store.Tx(ctx, func(tx catalog.Tx) error {
+			err := e.s.store.Tx(ctx, func(tx catalog.Tx) error {
 				_, err := tx.GetRunbook(ctx, t.Runbook.Name)
-				found = err == nil
-				return nil
+				return err
 			})
-			if !found {
+			switch {
+			case errs.Is(err, errs.NotFound):
 				e.s.log.Warn("a rule's runbook target names no runbook (yet)", "rule", r.Name(), "runbook", t.Runbook.Name)
+			case err != nil:
+				e.s.log.Error("checking a rule's runbook target", "rule", r.Name(), "runbook", t.Runbook.Name, "err", err)
 			}
 		}
 	}

@@ -41,23 +41,13 @@ type approvalView struct {
 }
 
 func (s *Server) approvalView(r *http.Request, token string) (approvalView, error) {
-	ctx := r.Context()
-	var v approvalView
-	err := s.read(ctx, func(tx catalog.Tx) error {
-		tk, err := tx.GetTaskToken(ctx, token)
-		if err != nil {
-			return err
-		}
-		e, err := tx.GetExecution(ctx, tk.Execution)
-		if err != nil {
-			return err
-		}
-		v = approvalView{Runbook: e.Runbook, ExecutionName: e.Name, ExecutionStatus: e.Status, State: tk.State,
-			Created: tk.CreatedAt.UTC().Format("2006-01-02 15:04:05 MST"),
-			Decided: tk.Resolution != catalog.TokenUnresolved, Resolution: string(tk.Resolution)}
-		return nil
-	})
-	return v, err
+	d, err := s.tokenDetail(r.Context(), token)
+	if err != nil {
+		return approvalView{}, err
+	}
+	return approvalView{Runbook: d.Runbook, ExecutionName: d.ExecutionName, ExecutionStatus: d.ExecutionStatus,
+		State: d.State, Created: d.CreatedAt.UTC().Format("2006-01-02 15:04:05 MST"),
+		Decided: d.Resolution != catalog.TokenUnresolved, Resolution: string(d.Resolution)}, nil
 }
 
 func (s *Server) approvalGet(w http.ResponseWriter, r *http.Request) error {

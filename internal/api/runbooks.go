@@ -385,7 +385,16 @@ func (s *Server) getToken(w http.ResponseWriter, r *http.Request) error {
 	if err := checkID(op, "task token", token); err != nil {
 		return err
 	}
-	ctx := r.Context()
+	d, err := s.tokenDetail(r.Context(), token)
+	if err != nil {
+		return withHint(err, "'rewind execution show ID' lists an execution's tokens")
+	}
+	writeJSON(w, http.StatusOK, d)
+	return nil
+}
+
+// tokenDetail reads a task token and the execution it belongs to.
+func (s *Server) tokenDetail(ctx context.Context, token string) (TokenDetail, error) {
 	var d TokenDetail
 	err := s.read(ctx, func(tx catalog.Tx) error {
 		var err error
@@ -399,11 +408,7 @@ func (s *Server) getToken(w http.ResponseWriter, r *http.Request) error {
 		d.Runbook, d.ExecutionName, d.ExecutionStatus = e.Runbook, e.Name, e.Status
 		return nil
 	})
-	if err != nil {
-		return withHint(err, "'rewind execution show ID' lists an execution's tokens")
-	}
-	writeJSON(w, http.StatusOK, d)
-	return nil
+	return d, err
 }
 
 func (s *Server) approveToken(w http.ResponseWriter, r *http.Request) error {

@@ -328,7 +328,7 @@ func (r *Runner) breakAgentLocks(ctx context.Context, j *catalog.Job) {
 	if err == nil {
 		_, err = repo.BreakLocks(ctx, j.Host)
 	}
-	if err != nil && r.env.Log != nil {
-		r.env.Log.Warn("removing the locks of a silent agent", "vault", name, "host", j.Host, "err", err)
+	if err != nil {
+		r.log().Warn("removing the locks of a silent agent", "vault", name, "host", j.Host, "err", err)
 	}
 }

@@ -2,7 +2,6 @@ package jobs
 
 import (
 	"context"
-	"log/slog"
 	"sort"
 	"sync"
 	"time"
@@ -78,7 +77,8 @@ func continuousVault(cfg *config.Config, resource string) string {
 // a shared lock. A stream that fails is logged and started
 // again after a pause that grows to a minute; the scheduled backups of the resource go on
 // meanwhile. Protect returns when every stream has stopped.
-func (q *Queue) Protect(ctx context.Context, log *slog.Logger) {
+func (q *Queue) Protect(ctx context.Context) {
+	log := q.runner.log()
 	var wg sync.WaitGroup
 	for _, t := range q.runner.ContinuousTargets() {
 		wg.Add(1)
@@ -87,7 +87,7 @@ func (q *Queue) Protect(ctx context.Context, log *slog.Logger) {
 			pause := time.Second
 			for ctx.Err() == nil {
 				started := time.Now()
-				err := q.runner.protect(ctx, t, log)
+				err := q.runner.protect(ctx, t)
 				if ctx.Err() != nil {
 					q.runner.continuityEvent(context.WithoutCancel(ctx), t, "STOPPED", "")
 					return
@@ -110,7 +110,8 @@ func (q *Queue) Protect(ctx context.Context, log *slog.Logger) {
 }
 
 // protect runs one stream of t until ctx ends or it fails.
-func (r *Runner) protect(ctx context.Context, t ContinuousTarget, log *slog.Logger) error {
+func (r *Runner) protect(ctx context.Context, t ContinuousTarget) error {
+	log := r.log()
 	res, ok := r.env.Config.Resources[t.Resource]
 	if !ok {
 		return errs.Errorf("jobs.Protect", errs.NotFound, "resource %q is not configured", t.Resource)
@@ -126,7 +127,7 @@ func (r *Runner) protect(ctx context.Context, t ContinuousTarget, log *slog.Logg
 	// worth of log is not news), so the catalog knows the restorable range and the RPO
 	// exposure follows it.
 	// The last batch is flushed as ctx ends: it is recorded all the same.
-	record := func(p *vault.Point) { r.recordPoint(context.WithoutCancel(ctx), t.Vault, p, false, log) }
+	record := func(p *vault.Point) { r.recordPoint(context.WithoutCancel(ctx), t.Vault, p, false) }
 	switch res.Kind {
 	case config.KindPostgres:
 		v := postgres.FromVault(repo)
@@ -135,7 +136,7 @@ func (r *Runner) protect(ctx context.Context, t ContinuousTarget, log *slog.Logg
 			if err != nil {
 				return err
 			}
-			r.recordPoint(ctx, t.Vault, p, true, log)
+			r.recordPoint(ctx, t.Vault, p, true)
 		} else if err != nil {
 			return err
 		}
@@ -143,7 +144,7 @@ func (r *Runner) protect(ctx context.Context, t ContinuousTarget, log *slog.Logg
 	case config.KindSQLite:
 		return sqlite.Stream(ctx, sqlite.FromVault(repo), res.Path, sqlite.StreamOptions{Resource: res.Name, Host: r.env.Host, Tags: res.Tags, Now: r.env.Now, OnFlush: record})
 	case config.KindMySQL:
-		return r.protectMySQL(ctx, repo, t, res, record, log)
+		return r.protectMySQL(ctx, repo, t, res, record)
 	}
 	return errs.Errorf("jobs.Protect", errs.Invalid, "resource %s is of kind %s: continuous protection is built for postgres, mysql and sqlite", res.Name, res.Kind)
 }
@@ -157,7 +158,8 @@ const mysqlFlushEvery = time.Second
 // for point-in-time recovery, the hole stays visible as a gap of the restorable range, and
 // the new dump starts a new span.
 func (r *Runner) protectMySQL(ctx context.Context, repo *vault.Repository, t ContinuousTarget, res config.Resource,
-	record func(*vault.Point), log *slog.Logger) error {
+	record func(*vault.Point)) error {
+	log := r.log()
 	v := mysql.FromVault(repo)
 	pts, err := repo.Points(ctx)
 	if err != nil {
@@ -174,7 +176,7 @@ func (r *Runner) protectMySQL(ctx context.Context, repo *vault.Repository, t Con
 		if err != nil {
 			return err
 		}
-		r.recordPoint(ctx, t.Vault, br.Point, true, log)
+		r.recordPoint(ctx, t.Vault, br.Point, true)
 		return nil
 	}
 	if !hasBase {
@@ -222,7 +224,7 @@ func (r *Runner) protectMySQL(ctx context.Context, repo *vault.Repository, t Con
 // recordPoint writes a point saved outside a job (continuous protection) into the catalog,
 // with its AVAILABLE event when withEvent. A failure is logged: the point is in the vault,
 // and a catalog rebuild finds it.
-func (r *Runner) recordPoint(ctx context.Context, vaultName string, p *vault.Point, withEvent bool, log *slog.Logger) {
+func (r *Runner) recordPoint(ctx context.Context, vaultName string, p *vault.Point, withEvent bool) {
 	cp := catalogPoint(vaultName, p)
 	err := r.env.Store.Tx(ctx, func(tx catalog.Tx) error {
 		if err := tx.UpsertPoint(ctx, cp); err != nil {
@@ -234,7 +236,7 @@ func (r *Runner) recordPoint(ctx context.Context, vaultName string, p *vault.Poi
 		return nil
 	})
 	if err != nil && ctx.Err() == nil {
-		log.Error("recording a continuous point in the catalog", "resource", p.Resource, "point", p.ID.Short(), "err", err)
+		r.log().Error("recording a continuous point in the catalog", "resource", p.Resource, "point", p.ID.Short(), "err", err)
 	}
 }
 
@@ -250,5 +252,8 @@ func (r *Runner) continuityEvent(ctx context.Context, t ContinuousTarget, state,
 	}
 	e := &catalog.Event{Source: catalog.EventSource, DetailType: ContinuityDetailType, Site: r.env.Site,
 		Resources: []string{t.Resource}, Detail: mustParams(detail)}
-	_ = r.env.Store.Tx(ctx, func(tx catalog.Tx) error { return tx.AppendEvent(ctx, e) })
+	err := r.env.Store.Tx(ctx, func(tx catalog.Tx) error { return tx.AppendEvent(ctx, e) })
+	if err != nil {
+		r.log().Error("recording a continuous protection event", "resource", t.Resource, "state", state, "err", err)
+	}
 }

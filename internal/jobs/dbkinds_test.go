@@ -127,7 +127,7 @@ func TestContinuousProtection(t *testing.T) {
 	}
 	pctx, stop := context.WithCancel(ctx)
 	done := make(chan struct{})
-	go func() { defer close(done); s.queue.Protect(pctx, quietLogger()) }()
+	go func() { defer close(done); s.queue.Protect(pctx) }()
 	insert := func(n int) {
 		for range n {
 			if _, err := db.Exec(`INSERT INTO events (at) VALUES (datetime('now'))`); err != nil {

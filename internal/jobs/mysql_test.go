@@ -162,7 +162,7 @@ func TestMySQLJobs(t *testing.T) {
 	}
 	pctx, stop := context.WithCancel(ctx)
 	done := make(chan struct{})
-	go func() { defer close(done); s.queue.Protect(pctx, quietLogger()) }()
+	go func() { defer close(done); s.queue.Protect(pctx) }()
 	exec(sdb, "INSERT INTO shop.items VALUES (2)")
 	time.Sleep(1100 * time.Millisecond) // binlog times have one-second resolution
 	between := mysqlNow(t, sdb)

@@ -135,6 +135,14 @@ func (r *Runner) Run(ctx context.Context, id string) error {
 	return nil
 }
 
+// log is Env.Log, or a logger that discards.
+func (r *Runner) log() *slog.Logger {
+	if r.env.Log != nil {
+		return r.env.Log
+	}
+	return slog.New(slog.DiscardHandler)
+}
+
 func (r *Runner) jobEvent(j *catalog.Job) *catalog.Event { return catalog.JobStateEvent(j, r.env.Site) }
 
 // hostOf returns the host that runs j: for a backup or restore its resource's host, else

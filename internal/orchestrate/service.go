@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"log/slog"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -40,6 +41,8 @@ type Options struct {
 	Clock runbook.Clock
 	// Site is recorded in the execution status events.
 	Site string
+	// Log receives the failures of the background Resume passes (nil: not logged).
+	Log *slog.Logger
 }
 
 // Service runs executions and keeps them in the catalog. Its methods are safe for
@@ -104,7 +107,9 @@ func (s *Service) background() {
 		case <-t.C:
 			// An error here is transient (the catalog unreachable) and the next tick tries
 			// again; every execution's own failures are recorded in its history.
-			_ = s.Resume(s.ctx)
+			if err := s.Resume(s.ctx); err != nil && s.ctx.Err() == nil && s.opts.Log != nil {
+				s.opts.Log.Warn("resuming runbook executions; trying again", "err", err)
+			}
 		}
 	}
 }
